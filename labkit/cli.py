@@ -1,0 +1,109 @@
+"""The `labkit` command.
+
+    labkit run  [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
+    labkit data [--out data] [--check]
+    labkit info
+
+Mistakes the user can fix (an unknown profile, a folder that is not a model)
+print one line starting with `labkit: error:` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .runtime import LabkitError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="A teaching lab for group rewards, GRPO and distillation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the lab's pipeline headless and print the summary table")
+    run.add_argument("--profile", default=None, help="quick | default | gpu (default: $LABKIT_PROFILE or 'default')")
+    run.add_argument("--out", default=None, help="run folder (default: runs/PROFILE)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best available)")
+    run.add_argument("--force", action="store_true", help="discard finished stages in the folder and start over")
+
+    data = commands.add_parser("data", help="write the embedded task's splits (byte-identical to data/)")
+    data.add_argument("--out", default="data")
+    data.add_argument("--check", action="store_true", help="only check that the files in --out match the generator")
+
+    commands.add_parser("info", help="versions, device and memory: is this environment ready for the lab?")
+    return parser
+
+
+def environment_report() -> dict:
+    """What notebook 00 and `labkit info` show: versions, device, memory."""
+    import platform
+
+    import psutil
+    import torch
+    import transformers
+    import trl
+
+    from . import __version__
+    from .runtime import describe_device, pick_device
+
+    return {
+        "python": platform.python_version(),
+        "labkit": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "device": describe_device(pick_device()),
+        "cpu cores": psutil.cpu_count(logical=True),
+        "memory GB": round(psutil.virtual_memory().total / 1e9, 1),
+        "available GB": round(psutil.virtual_memory().available / 1e9, 1),
+    }
+
+
+def _run(args: argparse.Namespace) -> None:
+    from .pipeline import run_pipeline
+
+    run_pipeline(args.profile, args.out, seed=args.seed, force=args.force, device=args.device)
+
+
+def _data(args: argparse.Namespace) -> None:
+    import filecmp
+    import tempfile
+    from pathlib import Path
+
+    from .tasks import write_splits
+
+    if not args.check:
+        for path in write_splits(args.out):
+            print(f"wrote {path}")
+        return
+    with tempfile.TemporaryDirectory() as fresh:
+        for path in write_splits(fresh):
+            shipped = Path(args.out) / path.name
+            if not shipped.exists() or not filecmp.cmp(path, shipped, shallow=False):
+                raise LabkitError(f"{shipped} differs from the generator; run `labkit data --out {args.out}` to rewrite it")
+            print(f"ok {shipped}")
+
+
+def _info(args: argparse.Namespace) -> None:
+    for key, value in environment_report().items():
+        print(f"{key:>14}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        {"run": _run, "data": _data, "info": _info}[args.command](args)
+    except LabkitError as error:
+        print(f"labkit: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labkit: interrupted; finished stages are kept, run the same command to go on", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Evaluation: how good is a model at the task, and how does it answer?
+
+From one greedy pass and k samples per problem at temperature T:
+
+    accuracy          greedy answers that are right
+    pass@k            problems with at least one right answer among k samples
+    maj@k             problems whose most common sampled answer is right
+    sampled_accuracy  mean correctness of all samples (what GRPO's reward sees)
+    frac_zero_std     groups of k samples that are all right or all wrong:
+                      they carry no GRPO signal (advantages are all 0)
+    scratchpad_share  greedy answers that open with <think> (and sampled_... of samples)
+    mean_length       greedy completion length in tokens, EOS included
+    tokens_per_s      greedy generation throughput
+
+and, to check the warm-up planted the right gap, accuracy when the completion is
+forced to start with `<think>` (forced_think_accuracy) or with `<answer>`
+(forced_direct_accuracy).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .rewards import extract_answer, is_correct, normalize_answer
+from .runtime import set_seed
+from .sampling import generate_completions
+from .tasks import uses_scratchpad
+
+
+def _correct(texts: list[str], answers: list[str]) -> list[bool]:
+    return [is_correct(text, answer) for text, answer in zip(texts, answers)]
+
+
+def majority_answer(texts: list[str]) -> str | None:
+    """Most common normalised answer among samples (first seen wins a tie); None if none parse."""
+    answers = [normalize_answer(a) for a in (extract_answer(t) for t in texts) if a is not None]
+    answers = [a for a in answers if a is not None]
+    if not answers:
+        return None
+    return Counter(answers).most_common(1)[0][0]
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict],
+    *,
+    k: int = 8,
+    temperature: float = 1.0,
+    max_new_tokens: int = 48,
+    forced: bool = True,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> dict:
+    """Metrics of `model` on `records` (dicts with `prompt` and `answer`)."""
+    set_seed(seed)
+    prompts = [r["prompt"] for r in records]
+    answers = [str(r["answer"]) for r in records]
+    n = len(records)
+
+    start = time.perf_counter()
+    greedy = generate_completions(
+        model, tokenizer, prompts, temperature=0.0, max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
+    greedy_seconds = time.perf_counter() - start
+    greedy_correct = _correct(greedy.texts, answers)
+
+    metrics = {
+        "problems": n,
+        "accuracy": sum(greedy_correct) / n,
+        "scratchpad_share": sum(uses_scratchpad(t) for t in greedy.texts) / n,
+        "mean_length": greedy.lengths.float().mean().item(),
+        "tokens_per_s": greedy.lengths.sum().item() / greedy_seconds,
+    }
+
+    if k > 0:
+        sampled = generate_completions(
+            model,
+            tokenizer,
+            prompts,
+            num_generations=k,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+        )
+        sampled_correct = torch.tensor(_correct(sampled.texts, [a for a in answers for _ in range(k)])).view(n, k)
+        group_right = sampled_correct.sum(dim=1)
+        majority_right = [majority_answer(sampled.texts[i * k : (i + 1) * k]) == normalize_answer(answers[i]) for i in range(n)]
+        metrics.update(
+            {
+                f"pass@{k}": (group_right > 0).float().mean().item(),
+                f"maj@{k}": sum(majority_right) / n,
+                "sampled_accuracy": sampled_correct.float().mean().item(),
+                "sampled_scratchpad_share": sum(uses_scratchpad(t) for t in sampled.texts) / len(sampled.texts),
+                "sampled_mean_length": sampled.lengths.float().mean().item(),
+                "frac_zero_std": ((group_right == 0) | (group_right == k)).float().mean().item(),
+            }
+        )
+
+    if forced:
+        # Force the first tag, then let the model go on greedily.
+        for name, tag in (("forced_think_accuracy", "<think>"), ("forced_direct_accuracy", "<answer>")):
+            forced_run = generate_completions(
+                model,
+                tokenizer,
+                [p + tag for p in prompts],
+                temperature=0.0,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+            )
+            metrics[name] = sum(_correct([tag + t for t in forced_run.texts], answers)) / n
+    return metrics

@@ -1,0 +1,286 @@
+"""The lab's main job, run headless: `labkit run` and the notebooks share it.
+
+A run is a folder `runs/NAME/`:
+
+    config.json          the profile and seed it was made with
+    metrics.jsonl        one line per logged step or evaluation, tagged by stage
+    stages/STAGE.json    the result of each finished stage (so a second call reuses it)
+    teacher_base/        safetensors checkpoint + tokenizer of the warmed-up teacher
+    student_base/        the same for the student
+
+Stages so far: data -> warm-up of the teacher-size and student-size base models
+-> evaluation of both. Later stages (GRPO, distillation) append to `STAGES`.
+
+Profiles:
+    quick    CI and a first look: a few minutes on 2 CPU cores, weak base models
+    default  a laptop: the real lab on the CPU
+    gpu      larger models for one GPU
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .evaluate import evaluate
+from .models import MODEL_CONFIGS, build_model, count_parameters, load_model, save_model, size_on_disk, tiny_config
+from .pretrain import WarmupConfig, train_warmup
+from .runtime import LabkitError, describe_device, peak_memory_mb, pick_device, set_seed
+from .tasks import DATA_DIR, SPLIT_SIZES, read_records
+from .tokenizer import build_tokenizer
+
+
+@dataclass
+class Profile:
+    name: str
+    teacher: str = "teacher"
+    student: str = "student"
+    teacher_warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    student_warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    eval_problems: int = 500
+    eval_k: int = 8
+    max_new_tokens: int = 48
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        teacher_warmup=WarmupConfig(steps=150, batch_size=64),
+        student_warmup=WarmupConfig(steps=150, batch_size=64),
+        eval_problems=100,
+        eval_k=4,
+    ),
+    "default": Profile(
+        name="default",
+        teacher_warmup=WarmupConfig(steps=800, batch_size=128),
+        student_warmup=WarmupConfig(steps=800, batch_size=128),
+        eval_problems=500,
+        eval_k=8,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        teacher="teacher-gpu",
+        student="student-gpu",
+        teacher_warmup=WarmupConfig(steps=3000, batch_size=256, learning_rate=1e-3),
+        student_warmup=WarmupConfig(steps=3000, batch_size=256),
+        eval_problems=1000,
+        eval_k=16,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """A profile by name; `LABKIT_PROFILE` chooses when no name is given (notebooks use it)."""
+    name = name or os.environ.get("LABKIT_PROFILE", "default")
+    if name not in PROFILES:
+        raise LabkitError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    check_sizes(profile.teacher, profile.student)
+    return profile
+
+
+def check_sizes(teacher: str, student: str) -> tuple[int, int]:
+    """Fail early when the student is not smaller than the teacher."""
+    for name in (teacher, student):
+        if name not in MODEL_CONFIGS:
+            raise LabkitError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_CONFIGS)}")
+    tokenizer = build_tokenizer()
+    teacher_params = _config_parameters(tiny_config(teacher, tokenizer))
+    student_params = _config_parameters(tiny_config(student, tokenizer))
+    if student_params >= teacher_params:
+        raise LabkitError(
+            f"the student {student!r} ({student_params:,} parameters) is not smaller than the teacher "
+            f"{teacher!r} ({teacher_params:,}); pick a smaller student or a larger teacher"
+        )
+    return teacher_params, student_params
+
+
+def _config_parameters(config) -> int:
+    """Parameter count of a Llama config with tied embeddings, without building it."""
+    d, layers, mlp, vocab = config.hidden_size, config.num_hidden_layers, config.intermediate_size, config.vocab_size
+    per_layer = 4 * d * d + 3 * d * mlp + 2 * d  # attention, MLP, two RMSNorms
+    return vocab * d + layers * per_layer + d  # embeddings (tied), layers, final norm
+
+
+class Run:
+    """A run folder: config, metrics log, stage results and checkpoints."""
+
+    def __init__(self, out: str | Path, profile: Profile, seed: int = 0):
+        self.dir = Path(out)
+        self.profile = profile
+        self.seed = seed
+        self.config = {"profile": dataclasses.asdict(profile), "seed": seed}
+        config_path = self.dir / "config.json"
+        if config_path.exists():
+            existing = json.loads(config_path.read_text())
+            if existing != self.config:
+                raise LabkitError(
+                    f"{self.dir} was made with another profile or seed; pass --out for a new folder or --force to start over"
+                )
+        (self.dir / "stages").mkdir(parents=True, exist_ok=True)
+        config_path.write_text(json.dumps(self.config, indent=2))
+
+    def stage_path(self, stage: str) -> Path:
+        return self.dir / "stages" / f"{stage}.json"
+
+    def result(self, stage: str) -> dict | None:
+        path = self.stage_path(stage)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def log(self, stage: str, metrics: dict) -> None:
+        with (self.dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps({"stage": stage, "time": round(time.time(), 3), **metrics}) + "\n")
+
+    def finish(self, stage: str, result: dict) -> dict:
+        self.stage_path(stage).write_text(json.dumps(result, indent=2))
+        return result
+
+
+def stage_data(run: Run, device) -> dict:
+    """Check the embedded splits and record their fingerprints."""
+    result = {}
+    for split in SPLIT_SIZES:
+        records = read_records(split)
+        digest = hashlib.sha256("\n".join(json.dumps(r, separators=(",", ":")) for r in records).encode()).hexdigest()
+        result[split] = {"problems": len(records), "sha256": digest[:16]}
+    result["source"] = str(DATA_DIR) if (DATA_DIR / "train.jsonl").exists() else "regenerated in memory"
+    return result
+
+
+def _warmup_stage(role: str) -> Callable[[Run, object], dict]:
+    def stage(run: Run, device) -> dict:
+        name = getattr(run.profile, role)
+        config = getattr(run.profile, f"{role}_warmup")
+        config = dataclasses.replace(config, seed=run.seed)
+        model, tokenizer = build_model(name, seed=run.seed)
+        model.to(device)
+        train = read_records("train")
+        summary = train_warmup(
+            model,
+            tokenizer,
+            train,
+            config,
+            callback=lambda m: run.log(f"warmup_{role}", m),
+            description=f"warm-up {role} ({name})",
+        )
+        path = save_model(model, tokenizer, run.dir / f"{role}_base")
+        return {
+            "model": name,
+            "parameters": count_parameters(model),
+            "size_on_disk": size_on_disk(path),
+            "seconds": round(summary["seconds"], 1),
+            "steps": summary["steps"],
+            "final_loss": summary["final_loss"],
+            "checkpoint": str(path),
+        }
+
+    return stage
+
+
+def _eval_stage(role: str) -> Callable[[Run, object], dict]:
+    def stage(run: Run, device) -> dict:
+        model, tokenizer = load_model(run.dir / f"{role}_base", device=device)
+        records = read_records("test")[: run.profile.eval_problems]
+        start = time.perf_counter()
+        metrics = evaluate(
+            model, tokenizer, records, k=run.profile.eval_k, max_new_tokens=run.profile.max_new_tokens, seed=run.seed
+        )
+        metrics["eval_seconds"] = round(time.perf_counter() - start, 1)
+        run.log(f"eval_{role}_base", metrics)
+        return metrics
+
+    return stage
+
+
+STAGES: list[tuple[str, Callable[[Run, object], dict]]] = [
+    ("data", stage_data),
+    ("warmup_teacher", _warmup_stage("teacher")),
+    ("warmup_student", _warmup_stage("student")),
+    ("eval_teacher_base", _eval_stage("teacher")),
+    ("eval_student_base", _eval_stage("student")),
+]
+
+
+def run_pipeline(
+    profile: str | Profile | None = None,
+    out: str | Path | None = None,
+    *,
+    seed: int = 0,
+    force: bool = False,
+    device: str | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Run every stage not finished yet; returns {stage: result} plus timing."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    out = Path(out or Path("runs") / profile.name)
+    if force and out.exists():
+        _clear_run(out)
+    run = Run(out, profile, seed)
+    chosen = pick_device(device)
+    say = print if verbose else (lambda *a, **k: None)
+    say(f"labkit run: profile {profile.name}, seed {seed}, device {describe_device(chosen)}, folder {out}")
+    results, start = {}, time.perf_counter()
+    for stage, function in STAGES:
+        done = run.result(stage)
+        if done is not None:
+            say(f"  {stage}: reusing the finished stage")
+            results[stage] = done
+            continue
+        say(f"  {stage} ...")
+        set_seed(seed)
+        stage_start = time.perf_counter()
+        results[stage] = run.finish(stage, function(run, chosen))
+        say(f"  {stage}: done in {time.perf_counter() - stage_start:.1f}s")
+    results["wall_seconds"] = round(time.perf_counter() - start, 1)
+    results["peak_memory_mb"] = round(peak_memory_mb(), 1)
+    results["run_dir"] = str(out)
+    if verbose:
+        print(summary_table(results, profile))
+    return results
+
+
+def _clear_run(out: Path) -> None:
+    """Remove what a previous run left (stage results, logs, checkpoints)."""
+    import shutil
+
+    for child in ("stages", "teacher_base", "student_base"):
+        shutil.rmtree(out / child, ignore_errors=True)
+    for name in ("config.json", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+
+
+def summary_table(results: dict, profile: Profile) -> str:
+    """The table printed at the end of `labkit run`."""
+    k = profile.eval_k
+    header = (
+        f"{'model':<22}{'params':>10}{'disk MB':>9}{'warm-up s':>11}{'greedy acc':>12}"
+        f"{'sampled acc':>13}{f'pass@{k}':>8}{'think (greedy/sampled)':>24}"
+        f"{'think vs direct acc':>21}{'zero-var':>10}{'tok/s':>9}"
+    )
+    lines = [
+        f"\nBase models after warm-up ({profile.name} profile, {profile.eval_problems} test problems)",
+        header,
+        "-" * len(header),
+    ]
+    for role in ("teacher", "student"):
+        warm, ev = results.get(f"warmup_{role}"), results.get(f"eval_{role}_base")
+        if not warm or not ev:
+            continue
+        think = f"{ev['scratchpad_share']:.0%} / {ev.get('sampled_scratchpad_share', float('nan')):.0%}"
+        forced = f"{ev.get('forced_think_accuracy', float('nan')):.0%} vs {ev.get('forced_direct_accuracy', float('nan')):.0%}"
+        lines.append(
+            f"{role + ' (' + warm['model'] + ')':<22}{warm['parameters']:>10,}{warm['size_on_disk'] / 1e6:>9.2f}"
+            f"{warm['seconds']:>11.1f}{ev['accuracy']:>12.1%}{ev.get('sampled_accuracy', float('nan')):>13.1%}"
+            f"{ev.get(f'pass@{k}', float('nan')):>8.1%}{think:>24}{forced:>21}"
+            f"{ev.get('frac_zero_std', float('nan')):>10.0%}{ev['tokens_per_s']:>9.0f}"
+        )
+    lines.append(
+        f"wall time {results['wall_seconds']:.1f}s, peak memory {results['peak_memory_mb']:.0f} MB, run folder {results['run_dir']}"
+    )
+    return "\n".join(lines)

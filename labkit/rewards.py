@@ -1,0 +1,102 @@
+"""Rule-based rewards, with TRL's reward-function signature.
+
+DeepSeek-R1 used two rule rewards and no learned reward model: is the final
+answer right, and is the output in the expected format. Each function here takes
+`completions` (strings, or chat message lists as TRL passes them for
+conversational data) plus data set columns as keyword arguments, and returns one
+float in [0, 1] per completion:
+
+    reward_fn(completions, answer=[...], **kwargs) -> list[float]
+
+Model output is untrusted text. These functions never evaluate it, only scan it
+with `str.find`/`rfind` (linear time, no regular-expression backtracking), so
+they return quickly on any input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
+OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
+# Longer answers than this are not numbers we asked for; refuse to normalise them.
+MAX_ANSWER_CHARS = 64
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion: a string, or the last message's content."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        last = completion[-1]
+        if isinstance(last, dict):
+            content = last.get("content", "")
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+def extract_answer(text: str) -> str | None:
+    """The text inside the last `<answer>...</answer>`, or None."""
+    end = text.rfind(CLOSE_ANSWER)
+    if end < 0:
+        return None
+    start = text.rfind(OPEN_ANSWER, 0, end)
+    if start < 0:
+        return None
+    return text[start + len(OPEN_ANSWER) : end]
+
+
+def normalize_answer(answer: str) -> str | None:
+    """Canonical form of a numeric answer: no spaces, no leading zeros, no '.0'.
+
+    Only ASCII digits count (a model emitting another script's digits is not
+    giving the answer we asked for). Returns None for anything else.
+    """
+    text = "".join(answer.split())
+    if not text or len(text) > MAX_ANSWER_CHARS:
+        return None
+    sign = ""
+    if text[0] in "+-":
+        sign, text = ("-" if text[0] == "-" else ""), text[1:]
+    if text.endswith(".0"):
+        text = text[:-2]
+    if not text or not all("0" <= ch <= "9" for ch in text):
+        return None
+    digits = text.lstrip("0") or "0"
+    return ("" if digits == "0" else sign) + digits
+
+
+def is_correct(text: str, reference: str) -> bool:
+    """Is the final answer in `text` equal to `reference` after normalisation?"""
+    predicted = extract_answer(text)
+    if predicted is None:
+        return False
+    predicted_norm = normalize_answer(predicted)
+    return predicted_norm is not None and predicted_norm == normalize_answer(str(reference))
+
+
+def correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 when the final `<answer>` equals the reference answer, else 0.0."""
+    return [1.0 if is_correct(completion_text(c), str(a)) else 0.0 for c, a in zip(completions, answer)]
+
+
+def is_well_formed(text: str) -> bool:
+    """Optional `<think>...</think>`, then exactly one `<answer>...</answer>`, then nothing."""
+    text = text.strip()
+    if text.startswith(OPEN_THINK):
+        close = text.find(CLOSE_THINK)
+        if close < 0:
+            return False
+        thought = text[len(OPEN_THINK) : close]
+        if OPEN_THINK in thought or OPEN_ANSWER in thought:
+            return False
+        text = text[close + len(CLOSE_THINK) :].lstrip()
+    if not (text.startswith(OPEN_ANSWER) and text.endswith(CLOSE_ANSWER)):
+        return False
+    inner = text[len(OPEN_ANSWER) : -len(CLOSE_ANSWER)]
+    return not any(tag in inner for tag in (OPEN_ANSWER, CLOSE_ANSWER, OPEN_THINK, CLOSE_THINK))
+
+
+def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 when the completion has the expected shape, else 0.0."""
+    return [1.0 if is_well_formed(completion_text(c)) else 0.0 for c in completions]

@@ -1,0 +1,70 @@
+"""Seeds, devices, errors and memory: the few things every other module needs.
+
+- `set_seed` is the one seed helper of the lab: Python, NumPy and torch (CPU and
+  CUDA) from one integer, so the same seed gives the same data, weights and
+  metrics on the CPU. Tests rely on it.
+- `pick_device` chooses CUDA, then Apple's MPS, then the CPU, and says which.
+- `LabkitError` is the error the CLI turns into one clear line instead of a
+  traceback from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import sys
+
+import numpy as np
+import torch
+
+
+class LabkitError(Exception):
+    """A mistake the user can fix; the message says how."""
+
+
+def set_seed(seed: int) -> None:
+    """Seed every random number generator the lab uses."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS generators
+
+
+def pick_device(preferred: str | None = None, *, verbose: bool = False) -> torch.device:
+    """CUDA if present, then Apple's MPS, then the CPU (or `preferred` if given).
+
+    `LABKIT_DEVICE=cpu` forces a device from the environment, which is how the
+    CPU default of the lab is kept on a machine that happens to have a GPU.
+    """
+    choice = preferred or os.environ.get("LABKIT_DEVICE")
+    if choice:
+        if choice.startswith("cuda") and not torch.cuda.is_available():
+            raise LabkitError(f"device {choice!r} was asked for but CUDA is not available; use 'cpu'")
+        if choice == "mps" and not torch.backends.mps.is_available():
+            raise LabkitError("device 'mps' was asked for but MPS is not available; use 'cpu'")
+        device = torch.device(choice)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if verbose:
+        print(f"labkit: using device {describe_device(device)}")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human description, e.g. 'cpu (2 threads)' or 'cuda (NVIDIA H200)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (CPU RAM)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024

@@ -1,0 +1,106 @@
+"""The headless run: folder layout, reuse of finished stages, determinism, errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from labkit.cli import main
+from labkit.models import load_model
+from labkit.pipeline import PROFILES, Profile, get_profile, run_pipeline
+from labkit.pretrain import WarmupConfig, train_warmup
+from labkit.runtime import LabkitError
+from labkit.tasks import read_records
+
+TINY = Profile(
+    name="tiny",
+    teacher_warmup=WarmupConfig(steps=4, batch_size=8),
+    student_warmup=WarmupConfig(steps=4, batch_size=8),
+    eval_problems=6,
+    eval_k=2,
+    max_new_tokens=8,
+)
+
+
+def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
+    first = run_pipeline(TINY, tmp_path / "run", seed=1)
+    folder = tmp_path / "run"
+    assert json.loads((folder / "config.json").read_text())["seed"] == 1
+    for stage in ("data", "warmup_teacher", "warmup_student", "eval_teacher_base", "eval_student_base"):
+        assert (folder / "stages" / f"{stage}.json").exists()
+    for role in ("teacher", "student"):
+        assert (folder / f"{role}_base" / "model.safetensors").exists()
+    logged = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert {entry["stage"] for entry in logged} >= {"warmup_teacher", "eval_student_base"}
+    assert "greedy acc" in capsys.readouterr().out
+
+    second = run_pipeline(TINY, folder, seed=1)
+    assert "reusing" in capsys.readouterr().out
+    assert second["eval_teacher_base"] == first["eval_teacher_base"]
+
+
+def test_same_seed_same_weights_and_metrics(tmp_path):
+    a = run_pipeline(TINY, tmp_path / "a", seed=4, verbose=False)
+    b = run_pipeline(TINY, tmp_path / "b", seed=4, verbose=False)
+    timing = {"tokens_per_s", "eval_seconds"}
+    for stage in ("eval_teacher_base", "eval_student_base"):
+        assert {k: v for k, v in a[stage].items() if k not in timing} == {k: v for k, v in b[stage].items() if k not in timing}
+    assert a["warmup_teacher"]["final_loss"] == b["warmup_teacher"]["final_loss"]
+    model_a, _ = load_model(tmp_path / "a" / "teacher_base")
+    model_b, _ = load_model(tmp_path / "b" / "teacher_base")
+    assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters()))
+
+
+def test_warmup_lowers_the_loss(student):
+    model, tokenizer = student
+    summary = train_warmup(
+        model, tokenizer, read_records("train"), WarmupConfig(steps=40, batch_size=32), progress=False, log_every=5
+    )
+    losses = [h["loss"] for h in summary["history"]]
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_a_folder_made_with_another_seed_is_not_silently_mixed(tmp_path):
+    run_pipeline(TINY, tmp_path / "run", seed=1, verbose=False)
+    with pytest.raises(LabkitError, match="another profile or seed"):
+        run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False)
+    run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, force=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2
+
+
+def test_profiles_exist_and_unknown_ones_fail_clearly(monkeypatch):
+    assert set(PROFILES) == {"quick", "default", "gpu"}
+    monkeypatch.setenv("LABKIT_PROFILE", "quick")
+    assert get_profile().name == "quick"
+    with pytest.raises(LabkitError, match="unknown profile 'fast'"):
+        get_profile("fast")
+
+
+def test_cli_errors_are_one_line_with_status_2(capsys, tmp_path):
+    assert main(["run", "--profile", "fast", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labkit: error: unknown profile") and err.count("\n") == 1
+    assert main(["data", "--out", str(tmp_path), "--check"]) == 2
+
+
+def test_cli_data_check_passes_on_the_shipped_files(capsys):
+    assert main(["data", "--out", "data", "--check"]) == 0
+    assert capsys.readouterr().out.count("ok ") == 3
+
+
+@pytest.mark.slow
+def test_labkit_run_quick_end_to_end(tmp_path):
+    """The README's first command, in the quick profile, as a user runs it."""
+    out = tmp_path / "quick"
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "run", "--profile", "quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Base models after warm-up" in result.stdout
+    evaluation = json.loads((out / "stages" / "eval_teacher_base.json").read_text())
+    assert 0.0 <= evaluation["accuracy"] <= 1.0 and evaluation["tokens_per_s"] > 0

@@ -1,0 +1,43 @@
+"""Group generation: layout, masks, greedy determinism, left padding."""
+
+import torch
+
+from labkit.runtime import set_seed
+from labkit.sampling import completion_mask_from_ids, generate_completions
+
+
+def test_completion_mask_covers_tokens_up_to_and_including_eos():
+    eos = 1
+    ids = torch.tensor([[5, 6, eos, 0, 0], [5, eos, 0, 0, 0], [5, 6, 7, 8, 9]])
+    expected = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]])
+    assert torch.equal(completion_mask_from_ids(ids, eos), expected)
+
+
+def test_groups_are_laid_out_prompt_after_prompt(student):
+    model, tokenizer = student
+    prompts = ["11+22+33=", "44+55+66=", "1+2="]
+    out = generate_completions(model, tokenizer, prompts, num_generations=4, temperature=1.0, max_new_tokens=6)
+    assert out.prompts == [p for p in prompts for _ in range(4)]
+    assert out.completion_ids.shape[0] == 12 and out.completion_ids.shape[1] <= 6
+    assert out.completion_mask.shape == out.completion_ids.shape
+    assert len(out.texts) == 12
+    # Masked-out positions hold padding only.
+    assert torch.all(out.completion_ids[out.completion_mask == 0] == tokenizer.pad_token_id)
+
+
+def test_same_seed_same_samples(student):
+    model, tokenizer = student
+    set_seed(5)
+    a = generate_completions(model, tokenizer, ["11+22+33="], num_generations=8, max_new_tokens=8)
+    set_seed(5)
+    b = generate_completions(model, tokenizer, ["11+22+33="], num_generations=8, max_new_tokens=8)
+    assert torch.equal(a.completion_ids, b.completion_ids)
+
+
+def test_greedy_is_deterministic_and_unaffected_by_left_padding_or_batching(student):
+    model, tokenizer = student
+    alone = generate_completions(model, tokenizer, ["1+2="], temperature=0.0, max_new_tokens=8)
+    padded = generate_completions(model, tokenizer, ["1+2=", "11+22+33="], temperature=0.0, max_new_tokens=8)
+    split = generate_completions(model, tokenizer, ["1+2=", "11+22+33="], temperature=0.0, max_new_tokens=8, batch_size=1)
+    assert padded.texts[0] == alone.texts[0]
+    assert split.texts == padded.texts

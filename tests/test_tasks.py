@@ -1,0 +1,120 @@
+"""The embedded task: generator, scratchpads, and the fixed splits in data/."""
+
+import filecmp
+import random
+
+import pytest
+
+from labkit.rewards import is_correct, is_well_formed
+from labkit.runtime import LabkitError
+from labkit.tasks import DATA_DIR, SPLIT_SIZES, ColumnSums, completion, load_split, make_splits, read_records, write_splits
+
+
+def test_worked_example_from_the_docstring():
+    task = ColumnSums()
+    assert task.prompt((23, 58, 91)) == "23+58+91="
+    assert task.answer((23, 58, 91)) == "172"
+    assert task.scratchpad((23, 58, 91)) == "3+8+1=12 1+2+5+9=17"
+
+
+def answer_from_scratchpad(scratchpad: str) -> str:
+    """Read the answer off a column scratchpad: last total, then earlier units, last to first."""
+    totals = [step.split("=")[1] for step in scratchpad.split()]
+    return totals[-1] + "".join(t[-1] for t in reversed(totals[:-1]))
+
+
+@pytest.mark.parametrize("digits,operands", [(1, 2), (2, 3), (3, 3), (3, 4), (4, 5)])
+def test_scratchpad_always_reaches_the_sum(digits, operands):
+    task = ColumnSums(digits=digits, num_operands=operands)
+    rng = random.Random(0)
+    for _ in range(300):
+        numbers = task.sample_operands(rng)
+        assert all(len(str(n)) == digits for n in numbers if digits > 1)
+        assert int(answer_from_scratchpad(task.scratchpad(numbers))) == sum(numbers)
+
+
+def test_reference_completions_are_correct_and_well_formed():
+    for record in read_records("validation")[:200]:
+        for scratchpad in (True, False):
+            text = completion(record, scratchpad=scratchpad)
+            assert is_correct(text, record["answer"])
+            assert is_well_formed(text)
+
+
+def test_bad_difficulty_knobs_fail_clearly():
+    with pytest.raises(LabkitError, match="digits"):
+        ColumnSums(digits=0)
+    with pytest.raises(LabkitError, match="num_operands"):
+        ColumnSums(num_operands=1)
+
+
+def test_splits_have_fixed_sizes_and_are_disjoint_in_any_order():
+    keys = {}
+    for split, size in SPLIT_SIZES.items():
+        records = read_records(split)
+        assert len(records) == size
+        keys[split] = {tuple(sorted(r["operands"])) for r in records}
+        assert len(keys[split]) == size, f"duplicate problems in {split}"
+    assert not keys["test"] & keys["train"]
+    assert not keys["validation"] & keys["train"]
+    assert not keys["test"] & keys["validation"]
+
+
+def test_shipped_files_regenerate_byte_for_byte(tmp_path):
+    for path in write_splits(tmp_path):
+        assert filecmp.cmp(path, DATA_DIR / path.name, shallow=False), f"{path.name} differs from the generator"
+
+
+def test_generator_is_deterministic_and_seed_dependent():
+    small = {"train": 50, "validation": 5, "test": 5}
+    assert make_splits(sizes=small, seed=7) == make_splits(sizes=small, seed=7)
+    assert make_splits(sizes=small, seed=7) != make_splits(sizes=small, seed=8)
+
+
+def test_load_split_gives_a_dataset_with_trl_columns():
+    data = load_split("test", limit=10)
+    assert len(data) == 10
+    assert {"prompt", "answer"} <= set(data.column_names)
+    assert data[0]["prompt"].endswith("=")
+
+
+def test_missing_data_folder_regenerates_in_memory(monkeypatch, tmp_path):
+    import labkit.tasks as tasks
+
+    monkeypatch.setattr(tasks, "DATA_DIR", tmp_path / "nowhere")
+    assert tasks.read_records("validation") == read_records("validation")
+
+
+def test_unknown_split_and_missing_explicit_folder_fail_clearly(tmp_path):
+    with pytest.raises(LabkitError, match="unknown split"):
+        read_records("dev")
+    with pytest.raises(LabkitError, match="labkit data"):
+        read_records("test", data_dir=tmp_path)
+
+
+def test_too_many_problems_for_the_space_fails_clearly():
+    with pytest.raises(LabkitError, match="unique"):
+        make_splits(ColumnSums(digits=1, num_operands=2), sizes={"test": 10, "validation": 10, "train": 100})
+
+
+def test_gsm8k_loader_reads_a_local_copy(tmp_path):
+    from datasets import Dataset
+
+    from labkit.tasks import load_gsm8k
+
+    rows = [
+        {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4=7\n#### 7"},
+        {"question": "A big number?", "answer": "work\n#### 1,200"},
+    ]
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "gsm8k"))
+    data = load_gsm8k(str(tmp_path / "gsm8k"))
+    assert data["answer"] == ["7", "1200"]
+    assert data[0]["prompt"].startswith("Tom")
+    assert data[0]["scratchpad"] == "3+4=7"
+
+
+def test_gsm8k_loader_offline_fails_with_one_clear_error():
+    from labkit.tasks import load_gsm8k
+
+    with pytest.raises(LabkitError, match="could not load GSM8K"):
+        load_gsm8k("no-such-org/no-such-dataset")
