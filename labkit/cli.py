@@ -1,6 +1,8 @@
 """The `labkit` command.
 
     labkit run  [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
+                [--teacher NAME] [--student NAME]
+    labkit eval MODEL [--problems N] [--k K]
     labkit data [--out data] [--check]
     labkit info
 
@@ -27,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best available)")
     run.add_argument("--force", action="store_true", help="discard finished stages in the folder and start over")
+    run.add_argument("--teacher", default=None, help="teacher model name (default: the profile's)")
+    run.add_argument("--student", default=None, help="student model name (default: the profile's)")
+
+    evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
+    evaluation.add_argument("model")
+    evaluation.add_argument("--problems", type=int, default=200)
+    evaluation.add_argument("--k", type=int, default=8, help="samples per problem for pass@k and maj@k")
+    evaluation.add_argument("--seed", type=int, default=0)
 
     data = commands.add_parser("data", help="write the embedded task's splits (byte-identical to data/)")
     data.add_argument("--out", default="data")
@@ -62,9 +72,29 @@ def environment_report() -> dict:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .pipeline import run_pipeline
+    import dataclasses
 
-    run_pipeline(args.profile, args.out, seed=args.seed, force=args.force, device=args.device)
+    from .pipeline import check_sizes, get_profile, run_pipeline
+
+    profile = get_profile(args.profile)
+    if args.teacher or args.student:
+        profile = dataclasses.replace(profile, teacher=args.teacher or profile.teacher, student=args.student or profile.student)
+        check_sizes(profile.teacher, profile.student)
+    run_pipeline(profile, args.out, seed=args.seed, force=args.force, device=args.device)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+    from .models import load_model
+    from .runtime import pick_device
+    from .tasks import read_records
+
+    if args.problems < 1 or args.k < 0:
+        raise LabkitError("--problems must be at least 1 and --k at least 0")
+    model, tokenizer = load_model(args.model, device=pick_device(verbose=True))
+    metrics = evaluate(model, tokenizer, read_records("test")[: args.problems], k=args.k, seed=args.seed)
+    for key, value in metrics.items():
+        print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -95,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        {"run": _run, "data": _data, "info": _info}[args.command](args)
+        {"run": _run, "eval": _eval, "data": _data, "info": _info}[args.command](args)
     except LabkitError as error:
         print(f"labkit: error: {error}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import sys
 
 import numpy as np
@@ -65,6 +64,12 @@ def describe_device(device: torch.device) -> str:
 
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MB (CPU RAM)."""
+    try:
+        import resource
+    except ImportError:  # Windows: report the current size instead of the peak
+        import psutil
+
+        return psutil.Process().memory_info().rss / 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports kilobytes, macOS bytes.
     return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024

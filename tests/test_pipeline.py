@@ -85,6 +85,26 @@ def test_cli_errors_are_one_line_with_status_2(capsys, tmp_path):
     assert main(["data", "--out", str(tmp_path), "--check"]) == 2
 
 
+def test_cli_model_errors_are_one_line(capsys, tmp_path):
+    assert main(["run", "--teacher", "student", "--student", "teacher", "--out", str(tmp_path / "x")]) == 2
+    assert "not smaller than the teacher" in capsys.readouterr().err
+    assert main(["run", "--student", "giant", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown model name 'giant'" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a saved model" in err and err.count("\n") == 1
+
+
+def test_cli_eval_on_a_saved_model(capsys, tmp_path, student):
+    from labkit.models import save_model
+
+    model, tokenizer = student
+    save_model(model, tokenizer, tmp_path / "m")
+    assert main(["eval", str(tmp_path / "m"), "--problems", "4", "--k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "pass@2" in out
+
+
 def test_cli_data_check_passes_on_the_shipped_files(capsys):
     assert main(["data", "--out", "data", "--check"]) == 0
     assert capsys.readouterr().out.count("ok ") == 3
