@@ -8,13 +8,18 @@ float in [0, 1] per completion:
 
     reward_fn(completions, answer=[...], **kwargs) -> list[float]
 
-Model output is untrusted text. These functions never evaluate it, only scan it
-with `str.find`/`rfind` (linear time, no regular-expression backtracking), so
-they return quickly on any input.
+Model output is untrusted text. These functions never `eval` it: tags are found
+with `str.find`/`rfind` (linear time, no regular-expression backtracking), and
+the Countdown verifier walks the syntax tree of a short, character-filtered
+expression with exact fractions and a magnitude cap. Every reward returns a
+float in [0, 1] for any input, quickly.
 """
 
 from __future__ import annotations
 
+import ast
+from collections import Counter
+from fractions import Fraction
 from typing import Any
 
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
@@ -52,6 +57,8 @@ def normalize_answer(answer: str) -> str | None:
     Only ASCII digits count (a model emitting another script's digits is not
     giving the answer we asked for). Returns None for anything else.
     """
+    if len(answer) > 4 * MAX_ANSWER_CHARS:  # bound the work before splitting
+        return None
     text = "".join(answer.split())
     if not text or len(text) > MAX_ANSWER_CHARS:
         return None
@@ -100,3 +107,73 @@ def is_well_formed(text: str) -> bool:
 def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """1.0 when the completion has the expected shape, else 0.0."""
     return [1.0 if is_well_formed(completion_text(c)) else 0.0 for c in completions]
+
+
+# --- Countdown: reach a target with the given numbers ------------------------------------------
+
+MAX_EXPRESSION_CHARS = 100
+MAX_MAGNITUDE = 10**12
+ALLOWED_CHARACTERS = frozenset("0123456789+-*/() ")
+OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+
+
+class UnsafeExpression(ValueError):
+    """The expression is not a small arithmetic expression over integers."""
+
+
+def evaluate_expression(expression: str) -> tuple[Fraction, list[int]]:
+    """Value of `expression` and the integers it uses, without `eval`.
+
+    Grammar: non-negative integers, binary `+ - * /`, parentheses. Anything else
+    (names, calls, `**`, `//`, unary minus, floats) raises `UnsafeExpression`.
+    Division is exact (`Fraction`); division by zero and any intermediate value
+    beyond 10**12 raise too. The character filter and length cap run before
+    `ast.parse`, so the parser only ever sees at most 100 safe characters.
+    """
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise UnsafeExpression(f"longer than {MAX_EXPRESSION_CHARS} characters")
+    if not expression.strip() or not set(expression) <= ALLOWED_CHARACTERS:
+        raise UnsafeExpression("only digits, + - * / ( ) and spaces are allowed")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        raise UnsafeExpression(f"not an expression: {type(error).__name__}") from None
+    numbers: list[int] = []
+
+    def walk(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            numbers.append(node.value)
+            value = Fraction(node.value)
+        elif isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
+            left, right = walk(node.left), walk(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise UnsafeExpression("division by zero")
+            value = OPERATORS[type(node.op)](left, right)
+        else:
+            raise UnsafeExpression(f"{type(node).__name__} is not allowed")
+        if abs(value) > MAX_MAGNITUDE:
+            raise UnsafeExpression("a value exceeds 10**12")
+        return value
+
+    try:
+        return walk(tree.body), numbers
+    except RecursionError:
+        raise UnsafeExpression("nested too deeply") from None
+
+
+def countdown_correct(text: str, numbers: list[int], target: int) -> bool:
+    """Does the final `<answer>` hold an expression that uses each given number
+    exactly once and equals `target`?"""
+    expression = extract_answer(text)
+    if expression is None:
+        return False
+    try:
+        value, used = evaluate_expression(expression)
+    except UnsafeExpression:
+        return False
+    return Counter(used) == Counter(int(n) for n in numbers) and value == target
+
+
+def countdown_reward(completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any) -> list[float]:
+    """1.0 when the answer expression reaches the target with each number once, else 0.0."""
+    return [1.0 if countdown_correct(completion_text(c), n, t) else 0.0 for c, n, t in zip(completions, numbers, target)]
