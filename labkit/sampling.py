@@ -8,7 +8,13 @@ group"), the layout `group_advantages` expects:
     rows G..2G-1  -> prompt 1 ...
 
 `temperature=0` means greedy decoding. Sampling is pure (no top-k, no top-p),
-so the probabilities are the model's own, as GRPO's log-probs assume.
+so the probabilities are the model's own (at that temperature), as GRPO's
+log-probs assume. With `return_logps=True` the per-token log-probs of the
+sampled tokens under the sampling policy come back too:
+
+    logps[i, t] = log softmax(logits[i, t] / T)[completion_ids[i, t]]     (N, C)
+
+computed by one forward pass over prompt + completion, as TRL does.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class Generation:
     completion_ids, completion_mask:  (N, C) mask is 1 up to and including EOS
     texts:                            N decoded completions (special tokens dropped)
     prompts:                          N prompt strings (each repeated G times)
+    logps:                            (N, C) log-probs of the sampled tokens (0 where masked), if asked for
     """
 
     prompt_ids: torch.Tensor
@@ -35,6 +42,7 @@ class Generation:
     completion_mask: torch.Tensor
     texts: list[str]
     prompts: list[str]
+    logps: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -63,6 +71,7 @@ def generate_completions(
     temperature: float = 1.0,
     max_new_tokens: int = 48,
     batch_size: int = 512,
+    return_logps: bool = False,
 ) -> Generation:
     """Sample `num_generations` completions per prompt (greedy when temperature is 0)."""
     device = next(model.parameters()).device
@@ -92,7 +101,58 @@ def generate_completions(
     completion_mask = completion_mask_from_ids(completion_ids, tokenizer.eos_token_id)
     completion_ids = completion_ids.masked_fill(completion_mask == 0, tokenizer.pad_token_id)
     texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
-    return Generation(prompt_ids, prompt_mask, completion_ids, completion_mask, texts, repeated)
+    logps = None
+    if return_logps:
+        logps = torch.cat(
+            [
+                per_token_logps(
+                    model,
+                    prompt_ids[i : i + batch_size],
+                    prompt_mask[i : i + batch_size],
+                    completion_ids[i : i + batch_size],
+                    completion_mask[i : i + batch_size],
+                    temperature=temperature if temperature > 0 else 1.0,
+                )[0]
+                for i in range(0, len(repeated), batch_size)
+            ]
+        )
+        model.train(was_training)
+    return Generation(prompt_ids, prompt_mask, completion_ids, completion_mask, texts, repeated, logps)
+
+
+def per_token_logps(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs of the completion tokens under `model`, and optionally the entropy.
+
+    prompt_ids, prompt_mask:           (N, P) left-padded
+    completion_ids, completion_mask:   (N, C) right-padded
+    returns logps (N, C), 0 on masked tokens; entropy (N, C) of the
+    temperature-scaled next-token distribution, or None.
+
+    The logits at position t predict token t+1, so the completion's C tokens
+    are scored by the logits at positions P-1 ... P+C-2. Position ids count
+    only real tokens, so left padding does not shift them.
+    """
+    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
+    length = completion_ids.shape[1]
+    logits = logits[:, -length - 1 : -1].float() / temperature  # (N, C, V)
+    log_probs = torch.log_softmax(logits, dim=-1)
+    logps = log_probs.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1) * completion_mask
+    entropy = None
+    if with_entropy:
+        entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return logps, entropy
 
 
 def _pad_and_cat(tensors: list[torch.Tensor], value: int, *, left: bool) -> torch.Tensor:

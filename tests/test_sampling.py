@@ -41,3 +41,30 @@ def test_greedy_is_deterministic_and_unaffected_by_left_padding_or_batching(stud
     split = generate_completions(model, tokenizer, ["1+2=", "11+22+33="], temperature=0.0, max_new_tokens=8, batch_size=1)
     assert padded.texts[0] == alone.texts[0]
     assert split.texts == padded.texts
+
+
+def test_logps_match_the_scores_generate_sampled_from(student):
+    """Our forward-pass log-probs equal log softmax of generate's own (temperature-scaled) scores."""
+    model, tokenizer = student
+    prompts = ["1+2=", "11+22+33="]  # different lengths: left padding is exercised
+    set_seed(0)
+    out = generate_completions(model, tokenizer, prompts, num_generations=3, temperature=0.7, max_new_tokens=6, return_logps=True)
+    set_seed(0)
+    batch = tokenizer([p for p in prompts for _ in range(3)], return_tensors="pt", padding=True)
+    raw = model.generate(
+        **batch,
+        max_new_tokens=6,
+        do_sample=True,
+        temperature=0.7,
+        top_k=0,
+        top_p=1.0,
+        output_scores=True,
+        return_dict_in_generate=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    scores = torch.stack(raw.scores, dim=1).log_softmax(-1)  # (N, C, V), already divided by T
+    expected = scores.gather(-1, out.completion_ids.unsqueeze(-1)).squeeze(-1) * out.completion_mask
+    assert torch.allclose(out.logps, expected, atol=1e-4)
+    assert torch.all(out.logps[out.completion_mask == 0] == 0)
+    assert torch.all(out.logps <= 0)
