@@ -190,17 +190,23 @@ def train_grpo(
     records: list[dict],
     config: GRPOConfig,
     *,
-    reward_funcs: Sequence[RewardFunction] = (correctness_reward,),
+    reward_funcs: Sequence[RewardFunction] = (correctness_reward, format_reward),
+    reward_weights: Sequence[float] | None = None,
     callback: Callable[[dict], None] | None = None,
     ref_model: torch.nn.Module | None = None,
 ) -> list[dict]:
     """GRPO on `records` (dicts with `prompt` and the columns the rewards need).
 
     Each step: draw `prompts_per_step` prompts, sample `num_generations` each,
-    score with the sum of `reward_funcs`, compute group advantages, then make
+    score with the weighted sum of `reward_funcs` (weights 1 by default, as in
+    TRL; a weight of 0 logs a reward without training on it), compute group
+    advantages, then make
     `num_iterations` updates on that batch. Returns one metrics dict per step,
     named as TRL names them; `callback(metrics)` sees each as it is made.
     """
+    weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
+    if len(weights) != len(reward_funcs):
+        raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
     if config.beta > 0 and ref_model is None:
         raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
     set_seed(config.seed)
@@ -222,7 +228,7 @@ def train_grpo(
         )
         columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}
         per_function = {fn.__name__: fn(generation.texts, **columns) for fn in reward_funcs}
-        rewards = torch.tensor([sum(values) for values in zip(*per_function.values())])
+        rewards = torch.tensor(list(per_function.values())).T @ torch.tensor(weights)  # (N,)
         advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards)
         inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
         ref_logps = None

@@ -109,6 +109,18 @@ def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     return [1.0 if is_well_formed(completion_text(c)) else 0.0 for c in completions]
 
 
+def length_heuristic_reward(completions: list[Any], max_chars: int = 80, **kwargs: Any) -> list[float]:
+    """A deliberately hackable heuristic: "longer reasoning is better".
+
+    DeepSeek-R1's answers grew longer as RL went on, so rewarding length looks
+    tempting. It is the kind of proxy a learned reward model can drift into, and
+    notebook 01 optimises against it to show what happens: the model learns to
+    ramble, not to answer. Never use it to train for real.
+        r = min(1, characters / max_chars)
+    """
+    return [min(1.0, len(completion_text(c)) / max_chars) for c in completions]
+
+
 # --- Countdown: reach a target with the given numbers ------------------------------------------
 
 MAX_EXPRESSION_CHARS = 100

@@ -1,0 +1,176 @@
+"""Group advantages and the policy loss, against values worked out by hand and against TRL's formula."""
+
+import math
+
+import pytest
+import torch
+
+from labkit.exercises import check_group_advantages
+from labkit.models import build_model
+from labkit.grpo import GRPOConfig, group_advantages, policy_loss, train_grpo, zero_std_fraction
+from labkit.rewards import correctness_reward, format_reward, length_heuristic_reward
+from labkit.runtime import LabkitError
+from labkit.tasks import read_records
+
+
+def test_group_scale_by_hand():
+    # Group [1, 0, 0, 1]: mean 0.5, Bessel std sqrt(1/3) = 0.57735.
+    a = group_advantages([1.0, 0.0, 0.0, 1.0], 4)
+    expected = 0.5 / (math.sqrt(1 / 3) + 1e-4)
+    assert torch.allclose(a, torch.tensor([expected, -expected, -expected, expected]), atol=1e-6)
+
+
+def test_one_right_in_four_by_hand():
+    # [1, 0, 0, 0]: mean 0.25, std sqrt(((0.75)^2 + 3 * 0.25^2) / 3) = 0.5.
+    a = group_advantages([1.0, 0.0, 0.0, 0.0], 4)
+    assert torch.allclose(a, torch.tensor([0.75, -0.25, -0.25, -0.25]) / (0.5 + 1e-4), atol=1e-6)
+    assert a.sum().abs() < 1e-6  # advantages of a group sum to zero
+
+
+def test_none_scale_only_centres_and_batch_scale_uses_the_whole_batch_std():
+    rewards = torch.tensor([1.0, 0.0, 0.0, 0.0, 2.0, 2.0, 0.0, 2.0])
+    centred = torch.tensor([0.75, -0.25, -0.25, -0.25, 0.5, 0.5, -1.5, 0.5])
+    assert torch.allclose(group_advantages(rewards, 4, scale="none"), centred)
+    assert torch.allclose(group_advantages(rewards, 4, scale="batch"), centred / (rewards.std() + 1e-4))
+
+
+def test_all_equal_groups_get_zero_advantage_under_every_scale():
+    rewards = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    for scale in ("group", "batch", "none"):
+        assert torch.equal(group_advantages(rewards, 3, scale=scale), torch.zeros(6))
+
+
+def test_matches_trls_formula_on_random_rewards():
+    """TRL: (r - group mean) / (Bessel std of the group, or of the batch, + 1e-4)."""
+    from trl.trainer.utils import nanstd
+
+    rewards = torch.rand(48, generator=torch.Generator().manual_seed(0)) * 2
+    grouped = rewards.view(-1, 8)
+    mean = grouped.mean(dim=1).repeat_interleave(8)
+    group_std = nanstd(grouped, dim=1).repeat_interleave(8)
+    assert torch.allclose(group_advantages(rewards, 8, "group"), (rewards - mean) / (group_std + 1e-4), atol=1e-5)
+    assert torch.allclose(group_advantages(rewards, 8, "batch"), (rewards - mean) / (nanstd(rewards) + 1e-4), atol=1e-5)
+
+
+def test_not_divisible_and_bad_arguments_fail_clearly():
+    with pytest.raises(LabkitError, match="multiple of the group size"):
+        group_advantages([1.0, 0.0, 1.0], 2)
+    with pytest.raises(LabkitError, match="unknown scale"):
+        group_advantages([1.0, 0.0], 2, scale="std")
+    with pytest.raises(LabkitError, match="1-D"):
+        group_advantages(torch.zeros(2, 2), 2)
+    with pytest.raises(LabkitError, match="at least 2"):
+        GRPOConfig(num_generations=1)
+
+
+def test_zero_std_fraction():
+    assert zero_std_fraction([1, 1, 0, 1, 0, 0, 2, 2], 2) == 0.75
+    assert zero_std_fraction([1, 0, 1, 0], 4) == 0.0
+
+
+def test_exercise_checker_accepts_the_reference_and_rejects_a_wrong_std(capsys):
+    assert check_group_advantages(lambda r, g, s: group_advantages(r, g, s), verbose=False)
+
+    def population_std(rewards, group_size, scale):
+        groups = rewards.view(-1, group_size)
+        centred = groups - groups.mean(dim=1, keepdim=True)
+        return (centred / (groups.std(dim=1, unbiased=False, keepdim=True) + 1e-4)).flatten()
+
+    assert not check_group_advantages(population_std)
+    assert "expected" in capsys.readouterr().out
+
+    def unfinished(rewards, group_size, scale):
+        raise NotImplementedError
+
+    assert not check_group_advantages(unfinished)
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+# --- policy_loss ----------------------------------------------------------------------------------
+
+
+def _toy_batch():
+    torch.manual_seed(0)
+    logps = -torch.rand(4, 6)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=torch.float)
+    advantages = torch.tensor([1.0, -1.0, 0.5, -0.5])
+    return logps, mask, advantages
+
+
+def test_on_policy_loss_is_minus_the_token_weighted_advantage_and_its_gradient_is_not_zero():
+    logps, mask, advantages = _toy_batch()
+    logps.requires_grad_(True)
+    loss, stats = policy_loss(logps, logps.detach(), advantages, mask, loss_type="dapo")
+    expected = -(advantages.unsqueeze(1) * mask).sum() / mask.sum()
+    assert torch.allclose(loss, expected)
+    assert stats["ratio_mean"] == pytest.approx(1.0) and stats["clip_ratio/region_mean"] == 0.0
+    loss.backward()
+    assert logps.grad.abs().sum() > 0
+    # The gradient of each token's log-prob is -A / (number of tokens).
+    assert torch.allclose(logps.grad, -(advantages.unsqueeze(1) * mask) / mask.sum())
+
+
+def test_aggregations_by_hand():
+    logps, mask, advantages = _toy_batch()
+    per_token = -advantages.unsqueeze(1).expand_as(mask) * mask
+    grpo, _ = policy_loss(logps, logps, advantages, mask, loss_type="grpo")
+    dr, _ = policy_loss(logps, logps, advantages, mask, loss_type="dr_grpo", max_completion_length=10)
+    bnpo, _ = policy_loss(logps, logps, advantages, mask, loss_type="bnpo")
+    assert torch.allclose(grpo, (per_token.sum(1) / mask.sum(1)).mean())  # = -mean(A) = 0
+    assert torch.allclose(dr, per_token.sum() / (4 * 10))
+    assert torch.allclose(bnpo, per_token.sum() / mask.sum())
+
+
+def test_clipping_and_k3_kl():
+    logps, mask, advantages = _toy_batch()
+    old = logps - 0.5  # ratio e^0.5 = 1.65 > 1.2 everywhere
+    loss, stats = policy_loss(logps, old, advantages, mask, epsilon=0.2, loss_type="bnpo")
+    # Positive advantages are clipped at 1.2; negative ones use the unclipped ratio (min picks it).
+    ratio = math.exp(0.5)
+    per_token = torch.where(advantages > 0, -1.2 * advantages, -ratio * advantages).unsqueeze(1) * mask
+    assert torch.allclose(loss, per_token.sum() / mask.sum(), atol=1e-6)
+    assert stats["clip_ratio/high_mean"] == pytest.approx(float((mask * (advantages > 0).unsqueeze(1)).sum() / mask.sum()))
+    assert stats["clip_ratio/low_mean"] == 0.0
+
+    loss_kl, stats_kl = policy_loss(logps, logps, advantages, mask, ref_logps=logps, beta=0.1)
+    assert stats_kl["kl"] == pytest.approx(0.0, abs=1e-7)  # identical policies: KL 0
+    _, stats_kl = policy_loss(logps, logps, advantages, mask, ref_logps=logps - 1.0, beta=0.1)
+    assert stats_kl["kl"] == pytest.approx(math.exp(-1) + 1 - 1, rel=1e-5)  # k3 at log-ratio -1
+    with pytest.raises(LabkitError, match="ref_logps"):
+        policy_loss(logps, logps, advantages, mask, beta=0.1)
+
+
+# --- the small loop ----------------------------------------------------------------------------------
+
+
+def test_train_grpo_runs_logs_trl_names_and_is_deterministic(student):
+    model, tokenizer = student
+    records = read_records("train")[:50]
+    config = GRPOConfig(steps=2, prompts_per_step=2, num_generations=4, max_new_tokens=8, num_iterations=2)
+    funcs = [correctness_reward, format_reward, length_heuristic_reward]
+    history = train_grpo(model, tokenizer, records, config, reward_funcs=funcs, reward_weights=[1.0, 1.0, 0.0])
+    assert len(history) == 2
+    for key in (
+        "reward",
+        "reward_std",
+        "rewards/correctness_reward/mean",
+        "rewards/length_heuristic_reward/mean",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "kl",
+        "clip_ratio/region_mean",
+        "entropy",
+    ):
+        assert key in history[-1]
+    fresh_model, fresh_tokenizer = build_model("student")
+    again = train_grpo(fresh_model, fresh_tokenizer, records, config, reward_funcs=funcs, reward_weights=[1.0, 1.0, 0.0])
+    )
+    assert [h["loss"] for h in again] == [h["loss"] for h in history]
+
+
+def test_train_grpo_checks_its_arguments(student):
+    model, tokenizer = student
+    with pytest.raises(LabkitError, match="reward weights"):
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1), reward_weights=[1.0])
+    with pytest.raises(LabkitError, match="reference model"):
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1, beta=0.1))
