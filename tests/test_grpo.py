@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from labkit.exercises import check_group_advantages
-from labkit.models import build_model
 from labkit.grpo import GRPOConfig, group_advantages, policy_loss, train_grpo, zero_std_fraction
+from labkit.models import build_model
 from labkit.rewards import correctness_reward, format_reward, length_heuristic_reward
 from labkit.runtime import LabkitError
 from labkit.tasks import read_records
@@ -164,7 +164,6 @@ def test_train_grpo_runs_logs_trl_names_and_is_deterministic(student):
         assert key in history[-1]
     fresh_model, fresh_tokenizer = build_model("student")
     again = train_grpo(fresh_model, fresh_tokenizer, records, config, reward_funcs=funcs, reward_weights=[1.0, 1.0, 0.0])
-    )
     assert [h["loss"] for h in again] == [h["loss"] for h in history]
 
 
