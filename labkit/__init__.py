@@ -8,6 +8,9 @@ One concept a module:
     sampling    batched group generation
     pretrain    the warm-up that makes the base models
     evaluate    accuracy, pass@k, maj@k, length, scratchpad use, tokens/s
+    grpo        group advantages, the clipped policy loss, a small GRPO loop
+    widgets     the group explorer (ipywidgets)
+    exercises   checkers for the notebooks' exercises
     pipeline    the headless run behind `labkit run`
     runtime     seeds, devices, errors, memory
 """

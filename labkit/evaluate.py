@@ -7,7 +7,8 @@ From one greedy pass and k samples per problem at temperature T:
     maj@k             problems whose most common sampled answer is right
     sampled_accuracy  mean correctness of all samples (what GRPO's reward sees)
     frac_zero_std     groups of k samples that are all right or all wrong:
-                      they carry no GRPO signal (advantages are all 0)
+                      they carry no GRPO signal (advantages are all 0);
+                      frac_all_correct + frac_all_wrong = frac_zero_std
     scratchpad_share  greedy answers that open with <think> (and sampled_... of samples)
     mean_length       greedy completion length in tokens, EOS included
     tokens_per_s      greedy generation throughput
@@ -99,6 +100,8 @@ def evaluate(
                 "sampled_scratchpad_share": sum(uses_scratchpad(t) for t in sampled.texts) / len(sampled.texts),
                 "sampled_mean_length": sampled.lengths.float().mean().item(),
                 "frac_zero_std": ((group_right == 0) | (group_right == k)).float().mean().item(),
+                "frac_all_correct": (group_right == k).float().mean().item(),
+                "frac_all_wrong": (group_right == 0).float().mean().item(),
             }
         )
 

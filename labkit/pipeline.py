@@ -77,6 +77,15 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def default_runs_dir() -> Path:
+    """Where runs go: $LABKIT_RUNS, else `runs/` at the repository's root (so a
+    notebook started in `notebooks/` finds what `labkit run` made), else ./runs."""
+    if os.environ.get("LABKIT_RUNS"):
+        return Path(os.environ["LABKIT_RUNS"])
+    root = Path(__file__).resolve().parent.parent
+    return root / "runs" if (root / "pyproject.toml").exists() else Path("runs")
+
+
 def get_profile(name: str | None = None) -> Profile:
     """A profile by name; `LABKIT_PROFILE` chooses when no name is given (notebooks use it)."""
     name = name or os.environ.get("LABKIT_PROFILE", "default")
@@ -220,7 +229,7 @@ def run_pipeline(
 ) -> dict:
     """Run every stage not finished yet; returns {stage: result} plus timing."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    out = Path(out or Path("runs") / profile.name)
+    out = Path(out) if out else default_runs_dir() / profile.name
     if force and out.exists():
         _clear_run(out)
     run = Run(out, profile, seed)

@@ -47,7 +47,8 @@ def test_an_oracle_scores_perfectly_and_its_groups_have_zero_variance():
     model = ScriptedModel(tokenizer, lambda p, i, greedy: completion(_record(p), scratchpad=False))
     metrics = evaluate(model, tokenizer, RECORDS, k=4, forced=False)
     assert metrics["accuracy"] == metrics["pass@4"] == metrics["maj@4"] == metrics["sampled_accuracy"] == 1.0
-    assert metrics["frac_zero_std"] == 1.0
+    assert metrics["frac_zero_std"] == metrics["frac_all_correct"] == 1.0
+    assert metrics["frac_all_wrong"] == 0.0
     assert metrics["scratchpad_share"] == 0.0
     # <answer>, 3 digits, </answer>, EOS (a few sums have 2 digits).
     assert 5.0 <= metrics["mean_length"] <= 6.0

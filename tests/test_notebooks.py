@@ -23,7 +23,8 @@ def test_notebooks_are_stored_without_outputs():
 def test_notebook_runs_in_the_quick_profile(path, tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_PROFILE", "quick")
     monkeypatch.setenv("LABKIT_DEVICE", "cpu")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # Notebooks share one run folder per profile, as a learner's would.
+    monkeypatch.setenv("LABKIT_RUNS", str(Path(os.environ.get("LABKIT_TEST_RUNS", tmp_path.parent / "labkit-runs"))))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
