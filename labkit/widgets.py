@@ -71,8 +71,11 @@ class GroupExplorer:
     def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, records: list[dict], max_new_tokens: int = 40):
         self.model, self.tokenizer, self.records, self.max_new_tokens = model, tokenizer, records, max_new_tokens
         self.problem = widgets.Dropdown(options=[(r["prompt"], i) for i, r in enumerate(records)], value=0, description="problem")
-        self.group_size = widgets.IntSlider(value=8, min=2, max=16, description="G")
-        self.temperature = widgets.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="temperature")
+        # continuous_update=False: resample once when the slider is released, not at every tick.
+        self.group_size = widgets.IntSlider(value=8, min=2, max=16, description="G", continuous_update=False)
+        self.temperature = widgets.FloatSlider(
+            value=1.0, min=0.1, max=2.0, step=0.1, description="temperature", continuous_update=False
+        )
         self.button = widgets.Button(description="resample", icon="refresh")
         self.summary = widgets.HTML()
         self.table = widgets.HTML()

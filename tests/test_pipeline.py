@@ -72,6 +72,8 @@ def test_a_folder_made_with_another_seed_is_not_silently_mixed(tmp_path):
 
 def test_profiles_exist_and_unknown_ones_fail_clearly(monkeypatch):
     assert set(PROFILES) == {"quick", "default", "gpu"}
+    for name in PROFILES:  # every shipped profile passes its own size check
+        assert get_profile(name).name == name
     monkeypatch.setenv("LABKIT_PROFILE", "quick")
     assert get_profile().name == "quick"
     with pytest.raises(LabkitError, match="unknown profile 'fast'"):
