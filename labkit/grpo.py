@@ -158,6 +158,15 @@ def policy_loss(
 RewardFunction = Callable[..., list[float]]
 
 
+def reward_names(reward_funcs: Sequence[RewardFunction]) -> list[str]:
+    """A unique name per reward function, for `rewards/<name>/mean` (partials included)."""
+    names = []
+    for index, fn in enumerate(reward_funcs):
+        name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or f"reward_{index}"
+        names.append(name if name not in names else f"{name}_{index}")
+    return names
+
+
 @dataclass
 class GRPOConfig:
     steps: int = 100
@@ -207,6 +216,7 @@ def train_grpo(
     weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
     if len(weights) != len(reward_funcs):
         raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
+    names = reward_names(reward_funcs)
     if config.beta > 0 and ref_model is None:
         raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
     set_seed(config.seed)
@@ -227,7 +237,7 @@ def train_grpo(
             return_logps=config.num_iterations > 1,
         )
         columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}
-        per_function = {fn.__name__: fn(generation.texts, **columns) for fn in reward_funcs}
+        per_function = {name: fn(generation.texts, **columns) for name, fn in zip(names, reward_funcs)}
         rewards = torch.tensor(list(per_function.values())).T @ torch.tensor(weights)  # (N,)
         advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards)
         inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
@@ -262,7 +272,8 @@ def train_grpo(
             "step": step + 1,
             "loss": loss.item(),
             "reward": rewards.mean().item(),
-            "reward_std": rewards.std().item(),
+            # As TRL logs it: the mean of the per-group standard deviations.
+            "reward_std": _as_groups(rewards, config.num_generations).std(dim=1).mean().item(),
             **{f"rewards/{name}/mean": sum(values) / len(values) for name, values in per_function.items()},
             "frac_reward_zero_std": zero_std_fraction(rewards, config.num_generations),
             "completions/mean_length": generation.lengths.float().mean().item(),

@@ -22,6 +22,8 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
+from .runtime import LabkitError
+
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
 OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
 # Longer answers than this are not numbers we asked for; refuse to normalise them.
@@ -62,6 +64,12 @@ def normalize_answer(answer: str) -> str | None:
     text = "".join(answer.split())
     if not text or len(text) > MAX_ANSWER_CHARS:
         return None
+    # Thousands separators, only where they are well placed: 1,000 and 12,345,678.
+    if "," in text:
+        head, *groups = text.lstrip("+-").split(",")
+        if not (1 <= len(head) <= 3 and all(len(g) == 3 for g in groups)):
+            return None
+        text = text.replace(",", "")
     sign = ""
     if text[0] in "+-":
         sign, text = ("-" if text[0] == "-" else ""), text[1:]
@@ -82,8 +90,18 @@ def is_correct(text: str, reference: str) -> bool:
     return predicted_norm is not None and predicted_norm == normalize_answer(str(reference))
 
 
+def _check_columns(completions: list[Any], **columns: Any) -> None:
+    """Data columns must be lists with one entry per completion (TRL's layout)."""
+    for name, values in columns.items():
+        if isinstance(values, str) or not hasattr(values, "__len__"):
+            raise LabkitError(f"{name} must be a list with one entry per completion, got {type(values).__name__}")
+        if len(values) != len(completions):
+            raise LabkitError(f"{len(completions)} completions but {len(values)} values of {name}; give one each")
+
+
 def correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any) -> list[float]:
     """1.0 when the final `<answer>` equals the reference answer, else 0.0."""
+    _check_columns(completions, answer=answer)
     return [1.0 if is_correct(completion_text(c), str(a)) else 0.0 for c, a in zip(completions, answer)]
 
 
@@ -118,6 +136,8 @@ def length_heuristic_reward(completions: list[Any], max_chars: int = 80, **kwarg
     ramble, not to answer. Never use it to train for real.
         r = min(1, characters / max_chars)
     """
+    if max_chars <= 0:
+        raise LabkitError(f"max_chars must be positive, got {max_chars}")
     return [min(1.0, len(completion_text(c)) / max_chars) for c in completions]
 
 
@@ -125,7 +145,7 @@ def length_heuristic_reward(completions: list[Any], max_chars: int = 80, **kwarg
 
 MAX_EXPRESSION_CHARS = 100
 MAX_MAGNITUDE = 10**12
-ALLOWED_CHARACTERS = frozenset("0123456789+-*/() ")
+ALLOWED_CHARACTERS = frozenset("0123456789+-*/() \t\n")
 OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
 
 
@@ -188,4 +208,5 @@ def countdown_correct(text: str, numbers: list[int], target: int) -> bool:
 
 def countdown_reward(completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any) -> list[float]:
     """1.0 when the answer expression reaches the target with each number once, else 0.0."""
+    _check_columns(completions, numbers=numbers, target=target)
     return [1.0 if countdown_correct(completion_text(c), n, t) else 0.0 for c, n, t in zip(completions, numbers, target)]

@@ -173,3 +173,16 @@ def test_train_grpo_checks_its_arguments(student):
         train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1), reward_weights=[1.0])
     with pytest.raises(LabkitError, match="reference model"):
         train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1, beta=0.1))
+
+
+def test_reward_names_are_unique_and_partials_have_one():
+    import functools
+
+    from labkit.grpo import reward_names
+
+    partial = functools.partial(length_heuristic_reward, max_chars=40)
+    assert reward_names([correctness_reward, correctness_reward, partial]) == [
+        "correctness_reward",
+        "correctness_reward_1",
+        "length_heuristic_reward",
+    ]

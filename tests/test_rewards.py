@@ -14,6 +14,7 @@ from labkit.rewards import (
     evaluate_expression,
     extract_answer,
     format_reward,
+    length_heuristic_reward,
     normalize_answer,
 )
 
@@ -215,3 +216,19 @@ def test_countdown_accepts_any_true_expression_over_the_numbers(numbers, data):
         value = {"+": value + n, "-": value - n, "*": value * n}[op]
     target = int(value)
     assert countdown_reward([f"<answer>{expression}</answer>"], numbers=[numbers], target=[target]) == [1.0]
+
+
+def test_thousands_separators_and_newlines_in_expressions():
+    assert correctness_reward(["<answer>1,000</answer>", "<answer>1,00</answer>"], answer=["1000", "100"]) == [1.0, 0.0]
+    assert countdown_reward(["<answer>\n(1+2)*3\n</answer>"], numbers=[[1, 2, 3]], target=[9]) == [1.0]
+
+
+def test_misshapen_data_columns_fail_clearly():
+    from labkit.runtime import LabkitError
+
+    with pytest.raises(LabkitError, match="one entry per completion"):
+        correctness_reward(["<answer>172</answer>"], answer="172")
+    with pytest.raises(LabkitError, match="2 completions but 1"):
+        correctness_reward(["a", "b"], answer=["1"])
+    with pytest.raises(LabkitError, match="max_chars"):
+        length_heuristic_reward(["abc"], max_chars=0)
