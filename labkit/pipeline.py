@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -258,8 +259,6 @@ def run_pipeline(
 
 def _clear_run(out: Path) -> None:
     """Remove what a previous run left (stage results, logs, checkpoints)."""
-    import shutil
-
     for child in ("stages", "teacher_base", "student_base"):
         shutil.rmtree(out / child, ignore_errors=True)
     for name in ("config.json", "metrics.jsonl"):

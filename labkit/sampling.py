@@ -93,7 +93,6 @@ def generate_completions(
         )
         prompt_length = batch["input_ids"].shape[1]
         pieces.append((batch["input_ids"], batch["attention_mask"], output[:, prompt_length:]))
-    model.train(was_training)
 
     prompt_ids = _pad_and_cat([p[0] for p in pieces], tokenizer.pad_token_id, left=True)
     prompt_mask = _pad_and_cat([p[1] for p in pieces], 0, left=True)
@@ -116,7 +115,7 @@ def generate_completions(
                 for i in range(0, len(repeated), batch_size)
             ]
         )
-        model.train(was_training)
+    model.train(was_training)  # the log-probs above are scored in eval mode too, like the samples
     return Generation(prompt_ids, prompt_mask, completion_ids, completion_mask, texts, repeated, logps)
 
 
