@@ -8,7 +8,8 @@ One concept a module:
     sampling    batched group generation
     pretrain    the warm-up that makes the base models
     evaluate    accuracy, pass@k, maj@k, length, scratchpad use, tokens/s
-    grpo        group advantages, the clipped policy loss, a small GRPO loop
+    grpo        group advantages and the clipped policy loss
+    grpo_loop   labkit's GRPO training loop (checkpoints, resume, evaluation)
     widgets     the group explorer (ipywidgets)
     exercises   checkers for the notebooks' exercises
     pipeline    the headless run behind `labkit run`

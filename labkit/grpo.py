@@ -1,4 +1,4 @@
-"""GRPO: group-relative advantages, the clipped policy loss, and a small training loop.
+"""GRPO: group-relative advantages and the clipped policy loss (the loop is in `grpo_loop.py`).
 
 Background. PPO needs a critic to say how much better than expected each answer
 was. GRPO (DeepSeekMath, then DeepSeek-R1) drops the critic: it samples a group
@@ -17,17 +17,11 @@ Same meaning as TRL's `GRPOTrainer`; where labkit differs, the docstring says so
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
-from .rewards import correctness_reward, format_reward
-from .runtime import LabkitError, set_seed
-from .sampling import generate_completions, per_token_logps
-from .tasks import uses_scratchpad
+from .runtime import LabkitError
 
 SCALES = ("group", "batch", "none")
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -151,139 +145,3 @@ def policy_loss(
             "ratio_mean": _masked_mean(ratio, mask).item(),
         }
     return loss, stats
-
-
-# --- A small training loop ------------------------------------------------------------------------
-
-RewardFunction = Callable[..., list[float]]
-
-
-def reward_names(reward_funcs: Sequence[RewardFunction]) -> list[str]:
-    """A unique name per reward function, for `rewards/<name>/mean` (partials included)."""
-    names = []
-    for index, fn in enumerate(reward_funcs):
-        name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or f"reward_{index}"
-        names.append(name if name not in names else f"{name}_{index}")
-    return names
-
-
-@dataclass
-class GRPOConfig:
-    steps: int = 100
-    prompts_per_step: int = 8
-    num_generations: int = 8
-    temperature: float = 1.0
-    max_new_tokens: int = 40
-    learning_rate: float = 1e-4
-    num_iterations: int = 1
-    beta: float = 0.0
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    max_grad_norm: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_generations < 2:
-            raise LabkitError("num_generations must be at least 2: a group of one has no baseline to compare with")
-        if self.loss_type not in LOSS_TYPES:
-            raise LabkitError(f"unknown loss_type {self.loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
-        if self.scale_rewards not in SCALES:
-            raise LabkitError(f"unknown scale_rewards {self.scale_rewards!r}; choose one of {', '.join(SCALES)}")
-
-
-def train_grpo(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    records: list[dict],
-    config: GRPOConfig,
-    *,
-    reward_funcs: Sequence[RewardFunction] = (correctness_reward, format_reward),
-    reward_weights: Sequence[float] | None = None,
-    callback: Callable[[dict], None] | None = None,
-    ref_model: torch.nn.Module | None = None,
-) -> list[dict]:
-    """GRPO on `records` (dicts with `prompt` and the columns the rewards need).
-
-    Each step: draw `prompts_per_step` prompts, sample `num_generations` each,
-    score with the weighted sum of `reward_funcs` (weights 1 by default, as in
-    TRL; a weight of 0 logs a reward without training on it), compute group
-    advantages, then make
-    `num_iterations` updates on that batch. Returns one metrics dict per step,
-    named as TRL names them; `callback(metrics)` sees each as it is made.
-    """
-    weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
-    if len(weights) != len(reward_funcs):
-        raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
-    names = reward_names(reward_funcs)
-    if config.beta > 0 and ref_model is None:
-        raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
-    set_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-    history = []
-    for step in range(config.steps):
-        start = time.perf_counter()
-        rows = torch.randint(0, len(records), (config.prompts_per_step,), generator=generator).tolist()
-        batch = [records[r] for r in rows]
-        generation = generate_completions(
-            model,
-            tokenizer,
-            [r["prompt"] for r in batch],
-            num_generations=config.num_generations,
-            temperature=config.temperature,
-            max_new_tokens=config.max_new_tokens,
-            return_logps=config.num_iterations > 1,
-        )
-        columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}
-        per_function = {name: fn(generation.texts, **columns) for name, fn in zip(names, reward_funcs)}
-        rewards = torch.tensor(list(per_function.values())).T @ torch.tensor(weights)  # (N,)
-        advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards)
-        inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
-        ref_logps = None
-        if ref_model is not None and config.beta > 0:
-            with torch.no_grad():
-                ref_logps, _ = per_token_logps(ref_model, *inputs, temperature=config.temperature)
-
-        model.train()
-        for _ in range(config.num_iterations):
-            logps, entropy = per_token_logps(model, *inputs, temperature=config.temperature, with_entropy=True)
-            old_logps = generation.logps if generation.logps is not None else logps.detach()
-            loss, stats = policy_loss(
-                logps,
-                old_logps,
-                advantages,
-                generation.completion_mask,
-                ref_logps=ref_logps,
-                beta=config.beta,
-                epsilon=config.epsilon,
-                epsilon_high=config.epsilon_high,
-                loss_type=config.loss_type,
-                max_completion_length=config.max_new_tokens,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm).item()
-            optimizer.step()
-        model.eval()
-
-        metrics = {
-            "step": step + 1,
-            "loss": loss.item(),
-            "reward": rewards.mean().item(),
-            # As TRL logs it: the mean of the per-group standard deviations.
-            "reward_std": _as_groups(rewards, config.num_generations).std(dim=1).mean().item(),
-            **{f"rewards/{name}/mean": sum(values) / len(values) for name, values in per_function.items()},
-            "frac_reward_zero_std": zero_std_fraction(rewards, config.num_generations),
-            "completions/mean_length": generation.lengths.float().mean().item(),
-            "scratchpad_share": sum(uses_scratchpad(t) for t in generation.texts) / len(generation.texts),
-            "entropy": _masked_mean(entropy.detach(), generation.completion_mask.float()).item(),
-            "grad_norm": grad_norm,
-            "step_seconds": time.perf_counter() - start,
-            **stats,
-        }
-        history.append(metrics)
-        if callback is not None:
-            callback(metrics)
-    return history

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from labkit.exercises import check_group_advantages
-from labkit.grpo import GRPOConfig, group_advantages, policy_loss, train_grpo, zero_std_fraction
+from labkit.grpo import group_advantages, policy_loss, zero_std_fraction
+from labkit.grpo_loop import GRPOConfig, train_grpo
 from labkit.models import build_model
 from labkit.rewards import correctness_reward, format_reward, length_heuristic_reward
 from labkit.runtime import LabkitError
@@ -178,7 +179,7 @@ def test_train_grpo_checks_its_arguments(student):
 def test_reward_names_are_unique_and_partials_have_one():
     import functools
 
-    from labkit.grpo import reward_names
+    from labkit.grpo_loop import reward_names
 
     partial = functools.partial(length_heuristic_reward, max_chars=40)
     assert reward_names([correctness_reward, correctness_reward, partial]) == [
@@ -186,3 +187,69 @@ def test_reward_names_are_unique_and_partials_have_one():
         "correctness_reward_1",
         "length_heuristic_reward",
     ]
+
+
+# --- checkpoints, resume, evaluation, schedule --------------------------------------------------------
+
+
+def _tiny_loop_config(**overrides):
+    base = dict(steps=4, prompts_per_step=2, num_generations=2, max_new_tokens=6, learning_rate=1e-3)
+    return GRPOConfig(**{**base, **overrides})
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    records = read_records("train")[:30]
+    config = _tiny_loop_config()
+    reference_model, tokenizer = build_model("student")
+    reference = train_grpo(reference_model, tokenizer, records, config)
+
+    interrupted_model, _ = build_model("student")
+
+    def stop_after_two(metrics):
+        if metrics["step"] == 2:
+            raise KeyboardInterrupt  # what the notebook's stop button sends
+
+    with pytest.raises(KeyboardInterrupt):
+        train_grpo(interrupted_model, tokenizer, records, config, output_dir=tmp_path, callback=stop_after_two)
+    assert (tmp_path / "grpo_checkpoint.pt").exists()
+
+    resumed_model, _ = build_model("student")  # a fresh process would start from scratch weights too
+    resumed = train_grpo(resumed_model, tokenizer, records, config, output_dir=tmp_path, resume=True)
+    assert [m["step"] for m in resumed] == [1, 2, 3, 4]
+    assert [m["loss"] for m in resumed] == [m["loss"] for m in reference]
+    for p, q in zip(resumed_model.parameters(), reference_model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_held_out_evaluation_every_n_steps_does_not_change_training(student):
+    model, tokenizer = student
+    records, held_out = read_records("train")[:30], read_records("validation")[:4]
+    with_eval = train_grpo(model, tokenizer, records, _tiny_loop_config(eval_every=2), eval_records=held_out)
+    assert [("eval/accuracy" in m) for m in with_eval] == [False, True, False, True]
+    plain_model, _ = build_model("student")
+    plain = train_grpo(plain_model, tokenizer, records, _tiny_loop_config())
+    assert [m["loss"] for m in plain] == [m["loss"] for m in with_eval]
+
+
+def test_learning_rate_schedule():
+    from labkit.grpo_loop import learning_rate_factor
+
+    config = GRPOConfig(steps=10, warmup_steps=2, lr_schedule="cosine")
+    factors = [learning_rate_factor(s, config) for s in range(10)]
+    assert factors[0] == 0.5 and factors[1] == 1.0
+    assert (
+        factors[2] == pytest.approx(1.0)
+        and factors[-1] > 0.1
+        and factors == sorted(factors[:2]) + sorted(factors[2:], reverse=True)
+    )
+    assert learning_rate_factor(5, GRPOConfig(steps=10)) == 1.0
+    with pytest.raises(LabkitError, match="lr_schedule"):
+        GRPOConfig(lr_schedule="linear")
+
+
+def test_loop_argument_errors(student):
+    model, tokenizer = student
+    with pytest.raises(LabkitError, match="eval_records"):
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1, eval_every=1))
+    with pytest.raises(LabkitError, match="output_dir"):
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1), resume=True)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from labkit.cli import main
+from labkit.grpo_loop import GRPOConfig
 from labkit.models import load_model
 from labkit.pipeline import PROFILES, Profile, get_profile, run_pipeline
 from labkit.pretrain import WarmupConfig, train_warmup
@@ -18,6 +19,7 @@ TINY = Profile(
     name="tiny",
     teacher_warmup=WarmupConfig(steps=4, batch_size=8),
     student_warmup=WarmupConfig(steps=4, batch_size=8),
+    grpo=GRPOConfig(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8),
     eval_problems=6,
     eval_k=2,
     max_new_tokens=8,
@@ -28,17 +30,39 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
     first = run_pipeline(TINY, tmp_path / "run", seed=1)
     folder = tmp_path / "run"
     assert json.loads((folder / "config.json").read_text())["seed"] == 1
-    for stage in ("data", "warmup_teacher", "warmup_student", "eval_teacher_base", "eval_student_base"):
+    for stage in (
+        "data",
+        "warmup_teacher",
+        "warmup_student",
+        "eval_teacher_base",
+        "eval_student_base",
+        "grpo_teacher",
+        "eval_teacher_grpo",
+    ):
         assert (folder / "stages" / f"{stage}.json").exists()
-    for role in ("teacher", "student"):
-        assert (folder / f"{role}_base" / "model.safetensors").exists()
+    for checkpoint in ("teacher_base", "student_base", "teacher_grpo"):
+        assert (folder / checkpoint / "model.safetensors").exists()
     logged = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert {entry["stage"] for entry in logged} >= {"warmup_teacher", "eval_student_base"}
+    assert {entry["stage"] for entry in logged} >= {"warmup_teacher", "eval_student_base", "grpo_teacher"}
+    assert sum(entry["stage"] == "grpo_teacher" for entry in logged) == 2  # one line per GRPO step
     assert "greedy acc" in capsys.readouterr().out
 
     second = run_pipeline(TINY, folder, seed=1)
     assert "reusing" in capsys.readouterr().out
     assert second["eval_teacher_base"] == first["eval_teacher_base"]
+
+
+def test_a_changed_stage_reruns_with_every_later_stage_and_nothing_before(tmp_path, capsys):
+    import dataclasses
+
+    run_pipeline(TINY, tmp_path / "run", seed=1)
+    capsys.readouterr()
+    longer_grpo = dataclasses.replace(TINY, grpo=dataclasses.replace(TINY.grpo, steps=3))
+    results = run_pipeline(longer_grpo, tmp_path / "run", seed=1)
+    out = capsys.readouterr().out
+    assert "warmup_teacher: reusing" in out and "eval_student_base: reusing" in out
+    assert "grpo_teacher: reusing" not in out and "eval_teacher_grpo: reusing" not in out
+    assert results["grpo_teacher"]["steps"] == 3
 
 
 def test_same_seed_same_weights_and_metrics(tmp_path):
@@ -123,6 +147,6 @@ def test_labkit_run_quick_end_to_end(tmp_path):
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Base models after warm-up" in result.stdout
+    assert "teacher after GRPO" in result.stdout
     evaluation = json.loads((out / "stages" / "eval_teacher_base.json").read_text())
     assert 0.0 <= evaluation["accuracy"] <= 1.0 and evaluation["tokens_per_s"] > 0
