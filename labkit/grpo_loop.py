@@ -246,4 +246,14 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
         "grad_norm": grad_norm,
         "step_seconds": time.perf_counter() - start,
         **stats,
+        # The first group, for dashboards: what the model wrote and how it was scored.
+        "samples": [
+            {
+                "prompt": generation.prompts[i],
+                "completion": generation.texts[i],
+                "reward": rewards[i].item(),
+                "advantage": advantages[i].item(),
+            }
+            for i in range(config.num_generations)
+        ],
     }

@@ -4,6 +4,7 @@
   advantages coloured by sign (green: pushed up, red: pushed down, grey: no signal).
 - `GroupExplorer`: pick a problem, G and temperature, resample, and watch the
   group's rewards and advantages change.
+- `TrainingDashboard`: live curves and samples for labkit's GRPO loop and TRL's trainers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from .grpo import SCALES, group_advantages
 from .rewards import correctness_reward, format_reward
@@ -111,3 +112,100 @@ class GroupExplorer:
         )
         self.table.value = group_table_html(generation.texts, rewards, advantages)
         return self.table.value
+
+
+# --- The live training dashboard --------------------------------------------------------------------
+
+# (panel title, [(metric key, label)]) in TRL's names; panels whose keys never appear stay empty.
+DASHBOARD_PANELS = (
+    ("reward", [("reward", "total"), ("rewards/correctness_reward/mean", "correct"), ("rewards/format_reward/mean", "format")]),
+    ("held-out accuracy", [("eval/accuracy", "greedy")]),
+    ("thinking", [("completions/mean_length", "length (tokens)")]),
+    ("scratchpad share", [("scratchpad_share", "sampled"), ("eval/scratchpad_share", "held-out greedy")]),
+    ("KL and clipping", [("kl", "kl"), ("clip_ratio/region_mean", "clip ratio")]),
+    ("silent groups", [("frac_reward_zero_std", "zero-variance share")]),
+)
+
+
+class TrainingDashboard(TrainerCallback):
+    """A live view of a GRPO run, for labkit's loop and for TRL's trainers alike.
+
+    - labkit: `train_grpo(..., callback=dashboard)` (it is callable with a metrics dict);
+    - TRL: `GRPOTrainer(..., callbacks=[dashboard])` (it reads `on_log`).
+    `dashboard.widget` holds a progress bar, the curves (one PNG image that is
+    replaced in place every `every` steps, so the page neither flickers nor
+    grows) and the latest group of completions. Widget state may not survive a
+    saved notebook, so call `dashboard.figure()` in a later cell to leave a static copy.
+    """
+
+    def __init__(self, total_steps: int | None = None, every: int = 5, title: str = "GRPO"):
+        self.every, self.title, self.history = every, title, []
+        self.progress = widgets.IntProgress(value=0, min=0, max=total_steps or 1, description=title)
+        self.status = widgets.HTML()
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.samples = widgets.HTML()
+        self.widget = widgets.VBox([widgets.HBox([self.progress, self.status]), self.image, self.samples])
+
+    # labkit's loop calls the dashboard itself.
+    def __call__(self, metrics: dict) -> None:
+        self.update(metrics)
+
+    # TRL calls on_log with the averaged metrics of each logging step.
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "reward" in logs:
+            self.progress.max = max(self.progress.max, state.max_steps or 1)
+            self.update({**logs, "step": state.global_step})
+
+    def update(self, metrics: dict) -> None:
+        self.history.append({k: v for k, v in metrics.items() if k != "samples"})
+        step = int(metrics.get("step", len(self.history)))
+        self.progress.value = min(step, self.progress.max)
+        held_out = f" &middot; held-out {metrics['eval/accuracy']:.0%}" if "eval/accuracy" in metrics else ""
+        self.status.value = (
+            f"step {step} &middot; reward {metrics.get('reward', float('nan')):.2f} &middot; "
+            f"length {metrics.get('completions/mean_length', float('nan')):.1f}{held_out}"
+        )
+        if metrics.get("samples"):
+            self.samples.value = samples_table_html(metrics["samples"])
+        if step % self.every == 0 or step == self.progress.max:
+            self.image.value = self._png()
+
+    def figure(self):
+        """The curves as a matplotlib figure (for a static copy in a saved notebook)."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
+        for ax, (title, series) in zip(axes.flat, DASHBOARD_PANELS):
+            for key, label in series:
+                points = [(m["step"], m[key]) for m in self.history if key in m]
+                if points:
+                    ax.plot(*zip(*points), label=label, marker="o" if key.startswith("eval/") else None, markersize=3)
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("step", fontsize=8)
+            if ax.lines:
+                ax.legend(fontsize=7)
+        fig.suptitle(self.title)
+        fig.tight_layout()
+        return fig
+
+    def _png(self) -> bytes:
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig = self.figure()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        return buffer.getvalue()
+
+
+def samples_table_html(samples: list[dict]) -> str:
+    """The latest group: completion, reward and advantage (coloured by sign)."""
+    rows = "".join(
+        f"<tr><td style='font-family:monospace;text-align:left'>{html.escape(s['completion']) or '&lt;empty&gt;'}</td>"
+        f"<td>{s['reward']:.2f}</td><td style='color:{_colour(s['advantage'])};font-weight:bold'>{s['advantage']:+.2f}</td></tr>"
+        for s in samples
+    )
+    prompt = html.escape(samples[0]["prompt"]) if samples else ""
+    return f"<table><caption style='text-align:left'>latest group: {prompt}</caption><tr><th>completion</th><th>reward</th><th>advantage</th></tr>{rows}</table>"

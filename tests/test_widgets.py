@@ -21,3 +21,63 @@ def test_explorer_resamples_with_its_controls(student):
     assert explorer.table.value.count("<tr>") == 1 + 3
     explorer.problem.value = 2
     assert read_records("test")[2]["prompt"] in explorer.summary.value
+
+
+def test_dashboard_as_a_labkit_callback(student):
+    from labkit.grpo_loop import GRPOConfig, train_grpo
+    from labkit.widgets import TrainingDashboard
+
+    model, tokenizer = student
+    dashboard = TrainingDashboard(total_steps=4, every=2)
+    config = GRPOConfig(steps=4, prompts_per_step=2, num_generations=2, max_new_tokens=6, eval_every=2)
+    train_grpo(
+        model, tokenizer, read_records("train")[:20], config, callback=dashboard, eval_records=read_records("validation")[:3]
+    )
+    assert dashboard.progress.value == 4 and len(dashboard.history) == 4
+    assert dashboard.image.value[:4] == b"\x89PNG"  # the curves, drawn in place
+    assert "latest group" in dashboard.samples.value and "held-out" in dashboard.status.value
+    figure = dashboard.figure()
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "held-out accuracy" in titles and all(ax.lines for ax in figure.axes if ax.get_title() == "reward")
+
+
+def test_dashboard_as_a_trl_callback(tmp_path):
+    import warnings
+
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from labkit.models import build_model
+    from labkit.rewards import format_reward, length_heuristic_reward
+    from labkit.widgets import TrainingDashboard
+
+    warnings.filterwarnings("ignore")
+    model, tokenizer = build_model("student")
+    data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in read_records("train")[:16]])
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=6,
+        bf16=False,
+        use_cpu=True,
+        report_to=[],
+        learning_rate=1e-4,
+        max_steps=2,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    dashboard = TrainingDashboard(every=1)
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[format_reward, length_heuristic_reward],
+        args=args,
+        train_dataset=data,
+        callbacks=[dashboard],
+    )
+    trainer.train()
+    assert [m["step"] for m in dashboard.history] == [1, 2]
+    assert "rewards/length_heuristic_reward/mean" in dashboard.history[-1]
+    assert dashboard.progress.value == 2 and dashboard.image.value[:4] == b"\x89PNG"
