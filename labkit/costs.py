@@ -6,8 +6,8 @@ maximum resident set) belongs to that method alone:
     python -m labkit.costs grpo|ppo [--model teacher] [--steps 5]
 
 prints one JSON line; `compare()` runs both and returns them side by side with
-the ratios. Same batch: GRPO samples G completions for each of B prompts, PPO
-one completion for each of B x G prompts, so both train on B x G completions.
+the ratios. Same batch: both train on the same B x G sampled completions (GRPO
+as B groups of G, PPO as B x G single samples), sampled once with the same seed.
 """
 
 from __future__ import annotations
@@ -26,49 +26,61 @@ from .tasks import read_records
 
 
 def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: int = 8, generations: int = 8) -> dict:
-    """Seconds per step, parameters trained, optimizer state and peak memory of one method."""
-    from .grpo_loop import GRPOConfig, _grpo_step, reward_names
-    from .ppo import ValueModel, ppo_step
-    from .rewards import correctness_reward
+    """Seconds per update, parameters trained and memory of one method, on one fixed batch.
 
+    Sampling costs the same for both methods (same policy, same number of
+    completions), so it is done once, timed, and shared; what differs is the
+    update, which is timed over `steps` repeats after one warm-up.
+    """
+    from .grpo import group_advantages
+    from .grpo_loop import GRPOConfig, grpo_update
+    from .ppo import ValueModel, ppo_update
+    from .rewards import correctness_reward
+    from .sampling import generate_completions
+
+    if method not in ("grpo", "ppo"):
+        raise ValueError(f"unknown method {method!r}; choose 'grpo' or 'ppo'")
     set_seed(0)
     policy, tokenizer = build_model(model_name)
-    records = read_records("train")
+    records = read_records("train")[:prompts]
+    start = time.perf_counter()
+    generation = generate_completions(policy, tokenizer, [r["prompt"] for r in records], num_generations=generations)
+    sampling_seconds = time.perf_counter() - start
+    rewards = torch.tensor(
+        correctness_reward(generation.texts, answer=[r["answer"] for r in records for _ in range(generations)])
+    )
     baseline_mb = peak_memory_mb()
     policy_optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-4)
     held = [policy]
     if method == "grpo":
-        config = GRPOConfig(steps=steps, prompts_per_step=prompts, num_generations=generations)
-        generator = torch.Generator().manual_seed(0)
-        funcs = (correctness_reward,)
+        advantages = group_advantages(rewards, generations)
+        config = GRPOConfig(num_generations=generations)
 
-        def step() -> None:
-            _grpo_step(policy, tokenizer, records, config, generator, policy_optimizer, funcs, reward_names(funcs), [1.0], None)
+        def update() -> None:
+            grpo_update(policy, policy_optimizer, generation, advantages, config)
 
-    elif method == "ppo":
+    else:  # PPO treats the B x G completions as B x G prompts with one sample each
         critic = ValueModel(policy.config)
         held.append(critic)
         critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=1e-4)
-        batch_size = prompts * generations
 
-        def step() -> None:
-            rows = torch.randint(0, len(records), (batch_size,)).tolist()
-            ppo_step(policy, critic, tokenizer, [records[r] for r in rows], policy_optimizer, critic_optimizer)
+        def update() -> None:
+            ppo_update(policy, critic, generation, rewards, policy_optimizer, critic_optimizer)
 
-    else:
-        raise ValueError(f"unknown method {method!r}; choose 'grpo' or 'ppo'")
-
-    step()  # warm-up: first-call allocations and lazy optimizer state
+    update()  # warm-up: first-call allocations and Adam's lazily created moments
     start = time.perf_counter()
     for _ in range(steps):
-        step()
-    seconds = (time.perf_counter() - start) / steps
+        update()
+    update_seconds = (time.perf_counter() - start) / steps
     parameters = sum(count_parameters(m) for m in held)
     return {
         "method": method,
         "model": model_name,
         "completions_per_step": prompts * generations,
-        "seconds_per_step": seconds,
+        "completion_tokens": int(generation.completion_mask.sum()),
+        "sampling_seconds": sampling_seconds,
+        "update_seconds": update_seconds,
+        "seconds_per_step": sampling_seconds + update_seconds,
         "trained_parameters": parameters,
         "optimizer_state_values": 2 * parameters,  # Adam keeps two moments per parameter
         "peak_memory_mb": peak_memory_mb(),
@@ -89,9 +101,8 @@ def compare(model_name: str = "teacher", steps: int = 5) -> dict:
         results[method] = json.loads(output.stdout.strip().splitlines()[-1])
     grpo, ppo = results["grpo"], results["ppo"]
     results["ratios"] = {
-        key: ppo[key] / grpo[key]
-        for key in ("seconds_per_step", "trained_parameters", "peak_memory_mb", "training_memory_mb")
-        if grpo[key] > 0
+        key: ppo[key] / grpo[key] if grpo[key] > 0 else float("nan")
+        for key in ("update_seconds", "seconds_per_step", "trained_parameters", "peak_memory_mb", "training_memory_mb")
     }
     return results
 

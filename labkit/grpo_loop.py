@@ -187,6 +187,36 @@ def train_grpo(
     return history
 
 
+def grpo_update(model, optimizer, generation, advantages, config: GRPOConfig, ref_logps=None):
+    """The learning half of a step: `num_iterations` updates on one sampled batch.
+
+    Returns (loss, stats, entropy (N, C), grad_norm) of the last update.
+    """
+    inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
+    model.train()
+    for _ in range(config.num_iterations):
+        logps, entropy = per_token_logps(model, *inputs, temperature=config.temperature, with_entropy=True)
+        old_logps = generation.logps if generation.logps is not None else logps.detach()
+        loss, stats = policy_loss(
+            logps,
+            old_logps,
+            advantages,
+            generation.completion_mask,
+            ref_logps=ref_logps,
+            beta=config.beta,
+            epsilon=config.epsilon,
+            epsilon_high=config.epsilon_high,
+            loss_type=config.loss_type,
+            max_completion_length=config.max_new_tokens,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm).item()
+        optimizer.step()
+    model.eval()
+    return loss, stats, entropy, grad_norm
+
+
 def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_funcs, names, weights, ref_model) -> dict:
     """One GRPO step: sample, score, advantages, `num_iterations` updates. Returns its metrics."""
     start = time.perf_counter()
@@ -211,27 +241,7 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
         with torch.no_grad():
             ref_logps, _ = per_token_logps(ref_model, *inputs, temperature=config.temperature)
 
-    model.train()
-    for _ in range(config.num_iterations):
-        logps, entropy = per_token_logps(model, *inputs, temperature=config.temperature, with_entropy=True)
-        old_logps = generation.logps if generation.logps is not None else logps.detach()
-        loss, stats = policy_loss(
-            logps,
-            old_logps,
-            advantages,
-            generation.completion_mask,
-            ref_logps=ref_logps,
-            beta=config.beta,
-            epsilon=config.epsilon,
-            epsilon_high=config.epsilon_high,
-            loss_type=config.loss_type,
-            max_completion_length=config.max_new_tokens,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm).item()
-        optimizer.step()
-    model.eval()
+    loss, stats, entropy, grad_norm = grpo_update(model, optimizer, generation, advantages, config, ref_logps)
 
     return {
         "loss": loss.item(),

@@ -71,10 +71,25 @@ def ppo_step(
     max_new_tokens: int = 40,
     value_coef: float = 0.5,
 ) -> dict:
-    """One PPO step on one sample per prompt: sample, score, critic, GAE, update both networks."""
+    """One PPO step on one sample per prompt: sample, score, then `ppo_update`."""
     start = time.perf_counter()
     generation = generate_completions(policy, tokenizer, [r["prompt"] for r in records], max_new_tokens=max_new_tokens)
     rewards = torch.tensor(correctness_reward(generation.texts, answer=[r["answer"] for r in records]))
+    metrics = ppo_update(policy, critic, generation, rewards, policy_optimizer, critic_optimizer, value_coef=value_coef)
+    return {**metrics, "reward": rewards.mean().item(), "step_seconds": time.perf_counter() - start}
+
+
+def ppo_update(
+    policy: torch.nn.Module,
+    critic: ValueModel,
+    generation,
+    rewards: torch.Tensor,
+    policy_optimizer: torch.optim.Optimizer,
+    critic_optimizer: torch.optim.Optimizer,
+    *,
+    value_coef: float = 0.5,
+) -> dict:
+    """The learning half of a PPO step: critic values, GAE, both losses, both updates."""
     input_ids = torch.cat([generation.prompt_ids, generation.completion_ids], dim=1)
     attention_mask = torch.cat([generation.prompt_mask, generation.completion_mask], dim=1)
     length = generation.completion_ids.shape[1]
@@ -93,8 +108,7 @@ def ppo_step(
     # One update per batch (mu = 1, GRPO's default too): the ratio is 1 and clipping never binds,
     # so the surrogate's gradient is the policy gradient with per-token advantages.
     ratio = torch.exp(logps - logps.detach())
-    surrogate = -(ratio * advantages)
-    loss_policy = (surrogate * mask).sum() / mask.sum()
+    loss_policy = (-(ratio * advantages) * mask).sum() / mask.sum()
     loss_value = (((values - returns) ** 2) * mask).sum() / mask.sum()
     loss = loss_policy + value_coef * loss_value
     policy_optimizer.zero_grad(set_to_none=True)
@@ -103,9 +117,4 @@ def ppo_step(
     policy_optimizer.step()
     critic_optimizer.step()
     policy.eval()
-    return {
-        "loss": loss.item(),
-        "value_loss": loss_value.item(),
-        "reward": rewards.mean().item(),
-        "step_seconds": time.perf_counter() - start,
-    }
+    return {"loss": loss.item(), "value_loss": loss_value.item()}

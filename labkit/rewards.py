@@ -141,6 +141,24 @@ def length_heuristic_reward(completions: list[Any], max_chars: int = 80, **kwarg
     return [min(1.0, len(completion_text(c)) / max_chars) for c in completions]
 
 
+def make_random_reward(probability: float, seed: int = 0):
+    """A control: reward 1 with `probability`, whatever the completion says.
+
+    Trained on it, GRPO has nothing to learn from the text, so accuracy, length
+    and scratchpad use should not rise. Deterministic for a given seed.
+    """
+    if not 0.0 <= probability <= 1.0:
+        raise LabkitError(f"probability must be in [0, 1], got {probability}")
+    import random
+
+    rng = random.Random(seed)
+
+    def random_reward(completions: list[Any], **kwargs: Any) -> list[float]:
+        return [1.0 if rng.random() < probability else 0.0 for _ in completions]
+
+    return random_reward
+
+
 # --- Countdown: reach a target with the given numbers ------------------------------------------
 
 MAX_EXPRESSION_CHARS = 100

@@ -232,3 +232,14 @@ def test_misshapen_data_columns_fail_clearly():
         correctness_reward(["a", "b"], answer=["1"])
     with pytest.raises(LabkitError, match="max_chars"):
         length_heuristic_reward(["abc"], max_chars=0)
+
+
+def test_random_reward_control_ignores_the_text_and_keeps_its_mean():
+    from labkit.rewards import make_random_reward
+
+    reward = make_random_reward(0.3, seed=1)
+    values = reward(["<answer>1</answer>"] * 5000)
+    assert abs(sum(values) / 5000 - 0.3) < 0.03
+    assert make_random_reward(0.3, seed=1)(["x"] * 50) == make_random_reward(0.3, seed=1)(["y"] * 50)
+    with pytest.raises(Exception, match="probability"):
+        make_random_reward(1.5)
