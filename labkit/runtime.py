@@ -63,7 +63,19 @@ def describe_device(device: torch.device) -> str:
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MB (CPU RAM)."""
+    """Peak resident memory of this process so far, in MB (CPU RAM).
+
+    On Linux this is VmHWM from /proc: `ru_maxrss` would do too, except that a
+    child process inherits its parent's maximum, which makes a small child
+    started from a large notebook kernel look as large as the kernel.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows: report the current size instead of the peak
