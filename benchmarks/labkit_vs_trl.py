@@ -7,18 +7,13 @@ correctness + format rewards, CPU. Both run in this process, one after the other
 """
 
 import argparse
-import tempfile
 import time
 import warnings
 
-from datasets import Dataset
-from trl import GRPOConfig as TRLConfig
-from trl import GRPOTrainer
-
 from labkit.grpo_loop import GRPOConfig, train_grpo
 from labkit.models import build_model
-from labkit.rewards import correctness_reward, format_reward
 from labkit.tasks import read_records
+from labkit.trl_grpo import grpo_trainer
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()
@@ -33,29 +28,10 @@ train_grpo(model, tokenizer, records, GRPOConfig(steps=args.steps))
 labkit_seconds = (time.perf_counter() - start) / args.steps
 
 model, tokenizer = build_model(args.model)
-data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in records])
-with tempfile.TemporaryDirectory() as out:
-    config = TRLConfig(
-        output_dir=out,
-        per_device_train_batch_size=64,
-        num_generations=8,
-        max_completion_length=40,
-        learning_rate=1e-4,
-        max_steps=args.steps,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=args.steps,
-        disable_tqdm=True,
-        beta=0.0,
-    )
-    trainer = GRPOTrainer(
-        model=model, processing_class=tokenizer, reward_funcs=[correctness_reward, format_reward], args=config, train_dataset=data
-    )
-    start = time.perf_counter()
-    trainer.train()
-    trl_seconds = (time.perf_counter() - start) / args.steps
+trainer = grpo_trainer(model, tokenizer, records, max_steps=args.steps, logging_steps=args.steps)
+start = time.perf_counter()
+trainer.train()
+trl_seconds = (time.perf_counter() - start) / args.steps
 
 print(f"model {args.model}, 64 completions a step, {args.steps} steps each")
 print(f"labkit loop      {labkit_seconds:.3f} s/step")

@@ -42,40 +42,24 @@ def test_dashboard_as_a_labkit_callback(student):
 
 
 def test_dashboard_as_a_trl_callback(tmp_path):
-    import warnings
-
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
     from labkit.models import build_model
     from labkit.rewards import format_reward, length_heuristic_reward
+    from labkit.trl_grpo import grpo_trainer
     from labkit.widgets import TrainingDashboard
 
-    warnings.filterwarnings("ignore")
     model, tokenizer = build_model("student")
-    data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in read_records("train")[:16]])
-    args = GRPOConfig(
+    dashboard = TrainingDashboard(every=1)
+    trainer = grpo_trainer(
+        model,
+        tokenizer,
+        read_records("train")[:16],
+        callbacks=[dashboard],
+        reward_funcs=[format_reward, length_heuristic_reward],
         output_dir=str(tmp_path),
         per_device_train_batch_size=4,
         num_generations=4,
         max_completion_length=6,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        learning_rate=1e-4,
         max_steps=2,
-        logging_steps=1,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    dashboard = TrainingDashboard(every=1)
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=[format_reward, length_heuristic_reward],
-        args=args,
-        train_dataset=data,
-        callbacks=[dashboard],
     )
     trainer.train()
     assert [m["step"] for m in dashboard.history] == [1, 2]

@@ -1,0 +1,125 @@
+"""GRPO through TRL's `GRPOTrainer`, with labkit's rewards, data and dashboard.
+
+TRL is the tool people use at work; labkit's loop (`grpo_loop.py`) is the same
+algorithm written out to be read. This module sets TRL up for the lab's tiny
+models and checks that the two agree.
+
+The CPU settings that matter (each learned the hard way):
+- `bf16=False`: TRL's default asks for bfloat16, which the CPU path rejects;
+- `gradient_checkpointing=False`: nothing to save on a 1M model, and it slows steps;
+- `learning_rate` near 1e-4: TRL's 1e-6 default suits pretrained LLMs, and a model
+  trained from scratch learns nothing with it;
+- `use_bias_correction_kl=False` when comparing with labkit (plain k3 KL, see grpo.py).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from .grpo import group_advantages, policy_loss
+from .rewards import correctness_reward, format_reward
+from .sampling import per_token_logps
+
+
+def trl_grpo_config(output_dir: str | None = None, **overrides):
+    """A `trl.GRPOConfig` for labkit's tiny models: labkit's loop defaults, CPU-safe."""
+    from trl import GRPOConfig
+
+    settings = dict(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="labkit-trl-"),
+        per_device_train_batch_size=64,  # completions per step: 8 prompts x 8 generations
+        num_generations=8,
+        max_completion_length=40,
+        temperature=1.0,
+        learning_rate=1e-4,
+        lr_scheduler_type="constant",
+        beta=0.0,
+        loss_type="dapo",
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+    )
+    return GRPOConfig(**{**settings, **overrides})
+
+
+def grpo_trainer(model, tokenizer: PreTrainedTokenizerBase, records: list[dict], *, callbacks=(), reward_funcs=None, **overrides):
+    """A `GRPOTrainer` on labkit records (`prompt`, `answer`) with the rule rewards."""
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in records])
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=list(reward_funcs or (correctness_reward, format_reward)),
+        args=trl_grpo_config(**overrides),
+        train_dataset=data,
+        callbacks=list(callbacks),
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log line into the notebook
+    return trainer
+
+
+def agreement_on_one_batch(trainer, tokenizer: PreTrainedTokenizerBase, records: list[dict], seed: int = 0) -> dict:
+    """Let TRL build and score one batch, then recompute its advantages and loss with labkit.
+
+    Old and reference log-probs are set a little apart from the current policy so
+    that clipping and the KL term are exercised. Returns both sides and the gaps.
+    Prompts should share one length: labkit derives position ids from the mask,
+    TRL does not, so with left padding their log-probs would differ.
+    """
+    args = trainer.args
+    group = args.num_generations
+    batch = [{"prompt": r["prompt"], "answer": r["answer"]} for r in records for _ in range(group)]
+    trainer.current_gradient_accumulation_steps = 1  # normally set by TRL's training loop
+    torch.manual_seed(seed)
+    inputs = trainer._generate_and_score_completions(batch)
+    texts = tokenizer.batch_decode(inputs["completion_ids"], skip_special_tokens=True)
+    columns = {"answer": [b["answer"] for b in batch]}
+    rewards = sum(torch.tensor(fn(texts, **columns)) for fn in trainer.reward_funcs)
+    ours_advantages = group_advantages(rewards, group, scale=args.scale_rewards)
+
+    model = trainer.model
+    model.train()
+    mask = inputs["completion_mask"]
+    ids = (inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"], mask)
+    with torch.no_grad():
+        current, _ = per_token_logps(model, *ids, temperature=args.temperature)
+    noise = torch.randn(current.shape, generator=torch.Generator().manual_seed(seed + 1)) * 0.3
+    inputs["old_per_token_logps"] = (current + noise) * mask
+    inputs["ref_per_token_logps"] = (current - noise.abs()) * mask
+    trl_loss = trainer._compute_loss(model, inputs).item()
+    logps, _ = per_token_logps(model, *ids, temperature=args.temperature)
+    ours_loss, stats = policy_loss(
+        logps,
+        inputs["old_per_token_logps"],
+        inputs["advantages"],
+        mask,
+        ref_logps=inputs["ref_per_token_logps"],
+        beta=args.beta,
+        epsilon=args.epsilon,
+        epsilon_high=args.epsilon_high,
+        loss_type=args.loss_type,
+        max_completion_length=args.max_completion_length,
+    )
+    return {
+        "rewards": rewards,
+        "trl_advantages": inputs["advantages"],
+        "labkit_advantages": ours_advantages,
+        "advantage_gap": (ours_advantages - inputs["advantages"]).abs().max().item(),
+        "trl_loss": trl_loss,
+        "labkit_loss": ours_loss.item(),
+        "loss_gap": abs(ours_loss.item() - trl_loss),
+        "clip_ratio": stats["clip_ratio/region_mean"],
+    }
