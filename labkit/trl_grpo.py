@@ -28,6 +28,8 @@ from .sampling import per_token_logps
 
 def trl_grpo_config(output_dir: str | None = None, **overrides):
     """A `trl.GRPOConfig` for labkit's tiny models: labkit's loop defaults, CPU-safe."""
+    import dataclasses
+
     from trl import GRPOConfig
 
     settings = dict(
@@ -41,7 +43,6 @@ def trl_grpo_config(output_dir: str | None = None, **overrides):
         beta=0.0,
         loss_type="dapo",
         bf16=False,
-        gradient_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
         report_to=[],
         save_strategy="no",
@@ -49,7 +50,12 @@ def trl_grpo_config(output_dir: str | None = None, **overrides):
         disable_tqdm=True,
         seed=0,
     )
-    return GRPOConfig(**{**settings, **overrides})
+    # TRL turns checkpointing on by default; transformers 5 renamed the switch.
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    settings["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TRL itself still sets the old name
+        return GRPOConfig(**{**settings, **overrides})
 
 
 def grpo_trainer(model, tokenizer: PreTrainedTokenizerBase, records: list[dict], *, callbacks=(), reward_funcs=None, **overrides):
