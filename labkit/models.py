@@ -9,6 +9,10 @@ trainers, save_pretrained) works on them unchanged.
     student       64 x 2, 160              ~96k         its student (~9% of the teacher)
     teacher-gpu   384 x 6, 1024            ~10.6M       the GPU profile's teacher
     student-gpu   128 x 4, 512             ~1.05M       its student (~10%)
+    student-s     48 x 2, 128              ~57k         smaller students for the size curve
+    student-xs    32 x 2, 96               ~28k           of notebook 04
+    student-xxs   24 x 1, 64               ~7.6k
+    student-tiny  16 x 1, 48               ~3.8k
 
 Measured on 2 CPU cores (DESIGN.md section 4): the 1M model trains at about 0.1 s a
 step at batch 128; the 10M one about 6x slower, which is why it is GPU-only.
@@ -30,6 +34,11 @@ MODEL_CONFIGS: dict[str, dict] = {
     "student": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=160),
     "teacher-gpu": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1024),
     "student-gpu": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+    # Smaller students, for the "how small can it go" curve of notebook 04.
+    "student-s": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
+    "student-xs": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96),
+    "student-xxs": dict(hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
+    "student-tiny": dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=1, intermediate_size=48),
 }
 # Hub models the lab is written for (the GPU and network path).
 HUB_MODELS = ("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct")

@@ -134,7 +134,25 @@ def per_token_logps(
     prompt_ids, prompt_mask:           (N, P) left-padded
     completion_ids, completion_mask:   (N, C) right-padded
     returns logps (N, C), 0 on masked tokens; entropy (N, C) of the
-    temperature-scaled next-token distribution, or None.
+    temperature-scaled next-token distribution, or None (logits from `completion_logits`).
+    """
+    logits = completion_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask) / temperature
+    log_probs = torch.log_softmax(logits, dim=-1)
+    logps = log_probs.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1) * completion_mask
+    entropy = None
+    if with_entropy:
+        entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return logps, entropy
+
+
+def completion_logits(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+) -> torch.Tensor:
+    """The logits that score each completion token, float32, shape (N, C, V).
 
     The logits at position t predict token t+1, so the completion's C tokens
     are scored by the logits at positions P-1 ... P+C-2. Position ids count
@@ -145,13 +163,7 @@ def per_token_logps(
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
     length = completion_ids.shape[1]
-    logits = logits[:, -length - 1 : -1].float() / temperature  # (N, C, V)
-    log_probs = torch.log_softmax(logits, dim=-1)
-    logps = log_probs.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1) * completion_mask
-    entropy = None
-    if with_entropy:
-        entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
-    return logps, entropy
+    return logits[:, -length - 1 : -1].float()
 
 
 def _pad_and_cat(tensors: list[torch.Tensor], value: int, *, left: bool) -> torch.Tensor:

@@ -126,6 +126,17 @@ DASHBOARD_PANELS = (
     ("silent groups", [("frac_reward_zero_std", "zero-variance share")]),
 )
 
+# The same dashboard for distillation (`TrainingDashboard(panels=DISTILL_PANELS)`): TRL's
+# SFTTrainer and DistillationTrainer log `loss`; on-policy methods also log what the student wrote.
+DISTILL_PANELS = (
+    ("training loss", [("loss", "loss")]),
+    ("held-out accuracy", [("eval/accuracy", "greedy")]),
+    ("student's own samples: correct", [("reward", "sampled accuracy")]),
+    ("length", [("completions/mean_length", "sampled (tokens)"), ("eval/mean_length", "held-out greedy")]),
+    ("scratchpad share", [("scratchpad_share", "sampled"), ("eval/scratchpad_share", "held-out greedy")]),
+    ("gradient norm", [("grad_norm", "grad norm")]),
+)
+
 
 class TrainingDashboard(TrainerCallback):
     """A live view of a GRPO run, for labkit's loop and for TRL's trainers alike.
@@ -138,8 +149,8 @@ class TrainingDashboard(TrainerCallback):
     saved notebook, so call `dashboard.figure()` in a later cell to leave a static copy.
     """
 
-    def __init__(self, total_steps: int | None = None, every: int = 5, title: str = "GRPO"):
-        self.every, self.title, self.history = every, title, []
+    def __init__(self, total_steps: int | None = None, every: int = 5, title: str = "GRPO", panels=DASHBOARD_PANELS):
+        self.every, self.title, self.history, self.panels = every, title, [], panels
         self.progress = widgets.IntProgress(value=0, min=0, max=total_steps or 1, description=title)
         self.status = widgets.HTML()
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
@@ -152,21 +163,22 @@ class TrainingDashboard(TrainerCallback):
 
     # TRL calls on_log with the averaged metrics of each logging step.
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "reward" in logs:
+        if logs and ("reward" in logs or "loss" in logs):  # not the run summary at the end
             self.progress.max = max(self.progress.max, state.max_steps or 1)
             self.update({**logs, "step": state.global_step})
 
     def update(self, metrics: dict) -> None:
-        self.history.append({k: v for k, v in metrics.items() if k != "samples"})
+        self.history.append({k: v for k, v in metrics.items() if k not in ("samples", "sample")})
         step = int(metrics.get("step", len(self.history)))
         self.progress.value = min(step, self.progress.max)
         held_out = f" &middot; held-out {metrics['eval/accuracy']:.0%}" if "eval/accuracy" in metrics else ""
-        self.status.value = (
-            f"step {step} &middot; reward {metrics.get('reward', float('nan')):.2f} &middot; "
-            f"length {metrics.get('completions/mean_length', float('nan')):.1f}{held_out}"
-        )
+        shown = [("reward", "reward", ".2f"), ("loss", "loss", ".3f"), ("completions/mean_length", "length", ".1f")]
+        parts = [f"{label} {metrics[key]:{spec}}" for key, label, spec in shown if isinstance(metrics.get(key), (int, float))]
+        self.status.value = " &middot; ".join([f"step {step}", *parts]) + held_out
         if metrics.get("samples"):
             self.samples.value = samples_table_html(metrics["samples"])
+        elif isinstance(metrics.get("sample"), str):  # one completion, from the distillation loops
+            self.samples.value = f"latest sample: <code>{html.escape(metrics['sample'])}</code>"
         if step % self.every == 0 or step == self.progress.max:
             self.image.value = self._png()
 
@@ -175,7 +187,7 @@ class TrainingDashboard(TrainerCallback):
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
-        for ax, (title, series) in zip(axes.flat, DASHBOARD_PANELS):
+        for ax, (title, series) in zip(axes.flat, self.panels):
             for key, label in series:
                 points = [(m["step"], m[key]) for m in self.history if key in m]
                 if points:

@@ -1,0 +1,251 @@
+"""Distillation: kd_loss against its analytic limits and TRL, rejection sampling, and each method learning."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labkit import distill
+from labkit.distill import (
+    DistillConfig,
+    TraceConfig,
+    ground_truth_traces,
+    kd_loss,
+    load_traces,
+    save_traces,
+    teacher_traces,
+    token_divergence,
+)
+from labkit.models import build_model
+from labkit.runtime import LabkitError
+from labkit.sampling import Generation
+from labkit.tasks import ColumnSums, completion, read_records
+
+
+def _logits(seed: int, shape=(3, 5, 11), scale: float = 2.0) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+MASK = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0]], dtype=torch.float)
+
+
+def _masked_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (per_token * mask).sum() / mask.sum()
+
+
+def test_beta_0_is_forward_kl_as_torch_computes_it():
+    student, teacher = _logits(0), _logits(1)
+    # F.kl_div(input=log q, target=log p, log_target=True) = sum p (log p - log q) = KL(p || q)
+    reference = F.kl_div(student.log_softmax(-1), teacher.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+    assert torch.allclose(kd_loss(student, teacher, MASK, beta=0.0), _masked_mean(reference, MASK), atol=1e-6)
+
+
+def test_beta_1_is_reverse_kl_as_torch_computes_it():
+    student, teacher = _logits(0), _logits(1)
+    reference = F.kl_div(teacher.log_softmax(-1), student.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+    assert torch.allclose(kd_loss(student, teacher, MASK, beta=1.0), _masked_mean(reference, MASK), atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.25, 0.5, 1.0])
+def test_identical_distributions_give_zero(beta):
+    logits = _logits(3)
+    assert kd_loss(logits, logits.clone(), MASK, beta=beta).abs().item() < 1e-6
+
+
+def test_symmetric_at_beta_one_half_and_not_elsewhere():
+    a, b = _logits(0), _logits(1)
+    assert torch.allclose(kd_loss(a, b, MASK, beta=0.5), kd_loss(b, a, MASK, beta=0.5), atol=1e-6)
+    assert not torch.allclose(kd_loss(a, b, MASK, beta=0.0), kd_loss(b, a, MASK, beta=0.0), atol=1e-3)
+
+
+def test_jsd_is_bounded_by_log_2():
+    # JSD (beta = 0.5) of any two distributions lies in [0, log 2].
+    per_token = token_divergence(_logits(0, scale=20.0), _logits(1, scale=20.0), beta=0.5)
+    assert per_token.min() >= 0 and per_token.max() <= torch.log(torch.tensor(2.0)) + 1e-6
+
+
+def test_masked_tokens_are_ignored():
+    student, teacher = _logits(0), _logits(1)
+    changed = student.clone()
+    changed[MASK == 0] = 100.0  # anything at all where the mask is 0
+    for beta in (0.0, 0.5, 1.0):
+        assert torch.allclose(kd_loss(student, teacher, MASK, beta=beta), kd_loss(changed, teacher, MASK, beta=beta))
+
+
+def test_temperature_softens_and_t_squared_rescales():
+    student, teacher = _logits(0), _logits(1)
+    plain = kd_loss(student, teacher, MASK, temperature=2.0, t_squared=False)
+    assert torch.allclose(kd_loss(student, teacher, MASK, temperature=2.0), 4.0 * plain)
+    assert plain < kd_loss(student, teacher, MASK, temperature=1.0)  # softer distributions are closer
+
+
+def test_gradient_flows_to_the_student_only():
+    student, teacher = _logits(0).requires_grad_(), _logits(1).requires_grad_()
+    kd_loss(student, teacher.detach(), MASK).backward()
+    assert student.grad.abs().sum() > 0
+    assert student.grad[MASK == 0].abs().sum() == 0
+
+
+def test_bad_arguments_fail_clearly():
+    with pytest.raises(LabkitError, match="beta must be in"):
+        kd_loss(_logits(0), _logits(1), MASK, beta=1.5)
+    with pytest.raises(LabkitError, match="share a tokenizer"):
+        kd_loss(_logits(0), _logits(1, shape=(3, 5, 12)), MASK)
+    with pytest.raises(LabkitError, match="temperature"):
+        kd_loss(_logits(0), _logits(1), MASK, temperature=0.0)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_agrees_with_trl_distillation_trainer_loss(beta, temperature):
+    """TRL's DistillationTrainer works on hidden states and each model's lm_head; same numbers, no T^2."""
+    from trl.trainer.distillation_trainer import _chunked_divergence_loss
+
+    g = torch.Generator().manual_seed(7)
+    hidden_student, hidden_teacher = torch.randn(3, 5, 8, generator=g), torch.randn(3, 5, 12, generator=g)
+    head_student, head_teacher = torch.randn(11, 8, generator=g), torch.randn(11, 12, generator=g)
+    trl_loss, _, _ = _chunked_divergence_loss(
+        hidden_student, hidden_teacher, head_student, head_teacher, MASK, beta, temperature=temperature
+    )
+    ours = kd_loss(
+        hidden_student @ head_student.T,
+        hidden_teacher @ head_teacher.T,
+        MASK,
+        beta=beta,
+        temperature=temperature,
+        t_squared=False,
+    )
+    assert torch.allclose(ours, trl_loss, atol=1e-5)
+
+
+# --- rejection sampling ---------------------------------------------------------------------------
+
+
+def _fake_generation(texts: list[str], prompts: list[str]) -> Generation:
+    empty = torch.zeros(len(texts), 1, dtype=torch.long)
+    return Generation(empty, empty, empty, empty, texts, prompts)
+
+
+def test_rejection_sampling_keeps_only_correct_well_formed_distinct_traces(monkeypatch):
+    task = ColumnSums()
+    records = [task.record((12, 34, 56)), task.record((99, 1, 5))]  # sums 102 and 105
+    right_think = completion(records[0], scratchpad=True)
+    samples = [
+        right_think,  # kept
+        right_think,  # a duplicate
+        "<answer>102</answer>",  # right and direct: kept
+        "<think>2+4+6=12</think><answer>101</answer>",  # wrong
+        "<answer>105</answer>",  # kept
+        "<answer>105</answer><answer>105</answer>",  # right answer, malformed
+        "105",  # no tags: malformed and unparseable
+        "<think>",  # cut off
+    ]
+
+    def fake_generate(model, tokenizer, prompts, *, num_generations, **kwargs):
+        assert num_generations == 4
+        return _fake_generation(samples[: len(prompts) * 4], [p for p in prompts for _ in range(4)])
+
+    monkeypatch.setattr(distill, "generate_completions", fake_generate)
+    traces, counts = teacher_traces(None, None, records, TraceConfig(samples_per_prompt=4))
+    assert [t["completion"] for t in traces] == [right_think, "<answer>102</answer>", "<answer>105</answer>"]
+    assert [t["answer"] for t in traces] == ["102", "102", "105"]
+    assert counts["samples"] == 8 and counts["kept"] == 3 and counts["duplicates"] == 1
+    assert counts["prompts_with_a_trace"] == 2
+    assert counts["canonical_share"] == pytest.approx(1 / 3)
+    assert counts["scratchpad_share"] == pytest.approx(1 / 3)
+
+
+def test_traces_round_trip_through_a_file(tmp_path):
+    traces = ground_truth_traces(read_records("validation"), limit=5)
+    assert all(t["completion"].startswith("<think>") for t in traces)
+    assert load_traces(save_traces(traces, tmp_path / "t.jsonl")) == traces
+    with pytest.raises(LabkitError, match="no traces at"):
+        load_traces(tmp_path / "missing.jsonl")
+
+
+def test_a_real_teacher_yields_traces_that_pass_the_rewards():
+    from labkit.rewards import is_correct, is_well_formed
+
+    teacher, tokenizer = build_model("student-xs", seed=0)
+    traces, counts = teacher_traces(teacher, tokenizer, read_records("validation"), TraceConfig(prompts=16), seed=0)
+    assert counts["samples"] == 64 and counts["kept"] == len(traces)
+    assert all(is_correct(t["completion"], t["answer"]) and is_well_formed(t["completion"]) for t in traces)
+
+
+# --- each method learns ---------------------------------------------------------------------------
+
+STEPS = DistillConfig(steps=24, batch_size=16, learning_rate=1e-2, max_new_tokens=24)
+
+
+def _first_and_last_loss(result: dict) -> tuple[float, float]:
+    losses = [m["loss"] for m in result["history"]]
+    return sum(losses[:2]) / 2, sum(losses[-2:]) / 2
+
+
+@pytest.fixture(scope="module")
+def tiny_pair():
+    teacher, tokenizer = build_model("student", seed=1)
+    with torch.no_grad():  # a confident random teacher, so there is something to match
+        teacher.lm_head.weight.mul_(3.0)
+    return teacher, tokenizer
+
+
+def test_sequence_kd_lowers_its_loss():
+    student, tokenizer = build_model("student-tiny", seed=0)
+    result = distill.train_sequence_kd(student, tokenizer, ground_truth_traces(read_records("train"), 256), STEPS, log_every=4)
+    first, last = _first_and_last_loss(result)
+    assert last < first - 0.1
+
+
+def test_logit_kd_lowers_its_loss(tiny_pair):
+    teacher, tokenizer = tiny_pair
+    student, _ = build_model("student-tiny", seed=0)
+    traces = ground_truth_traces(read_records("train"), 256)
+    first, last = _first_and_last_loss(distill.train_logit_kd(student, teacher, tokenizer, traces, STEPS, log_every=4))
+    assert last < first * 0.9
+
+
+def test_on_policy_kd_lowers_its_loss_and_logs_what_the_student_wrote(tiny_pair):
+    teacher, tokenizer = tiny_pair
+    student, _ = build_model("student-tiny", seed=0)
+    seen = []
+    result = distill.train_on_policy_kd(
+        student, teacher, tokenizer, read_records("train")[:256], STEPS, callback=seen.append, log_every=4
+    )
+    first, last = _first_and_last_loss(result)
+    assert last < first * 0.9
+    assert {"reward", "completions/mean_length", "scratchpad_share", "sample"} <= set(seen[-1])
+
+
+def test_no_traces_is_a_clear_error():
+    student, tokenizer = build_model("student-tiny")
+    with pytest.raises(LabkitError, match="no traces to learn from"):
+        distill.train_sequence_kd(student, tokenizer, [], STEPS)
+
+
+def test_trl_sft_trainer_lowers_its_loss():
+    from labkit.trl_distill import sft_trainer, train_with
+
+    student, tokenizer = build_model("student-tiny", seed=0)
+    trainer = sft_trainer(student, tokenizer, ground_truth_traces(read_records("train"), 256), STEPS, logging_steps=4)
+    first, last = _first_and_last_loss(train_with(trainer))
+    assert last < first - 0.1
+
+
+def test_trl_distillation_trainer_lowers_its_loss(tiny_pair):
+    from labkit.trl_distill import distillation_trainer, train_with
+
+    teacher, tokenizer = tiny_pair
+    student, _ = build_model("student-tiny", seed=0)
+    trainer = distillation_trainer(student, teacher, tokenizer, read_records("train")[:256], STEPS, logging_steps=4)
+    first, last = _first_and_last_loss(train_with(trainer))
+    assert last < first * 0.9
+
+
+def test_same_seed_same_student():
+    traces = ground_truth_traces(read_records("train"), 64)
+    weights = []
+    for _ in range(2):
+        student, tokenizer = build_model("student-tiny", seed=0)
+        distill.train_sequence_kd(student, tokenizer, traces, DistillConfig(steps=3, batch_size=8))
+        weights.append(student.lm_head.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
