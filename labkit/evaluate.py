@@ -11,7 +11,10 @@ From one greedy pass and k samples per problem at temperature T:
                       frac_all_correct + frac_all_wrong = frac_zero_std
     scratchpad_share  greedy answers that open with <think> (and sampled_... of samples)
     mean_length       greedy completion length in tokens, EOS included
-    tokens_per_s      greedy generation throughput
+    tokens_per_s      greedy generation throughput (batched: how fast a server answers many)
+
+`answer_latency` measures the other speed, the one a user waits for: one problem
+at a time, batch 1, greedy (median and 95th percentile, in milliseconds).
 
 and, to check the warm-up planted the right gap, accuracy when the completion is
 forced to start with `<think>` (forced_think_accuracy) or with `<answer>`
@@ -118,3 +121,34 @@ def evaluate(
             )
             metrics[name] = sum(_correct([tag + t for t in forced_run.texts], answers)) / n
     return metrics
+
+
+@torch.no_grad()
+def answer_latency(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict],
+    *,
+    problems: int = 20,
+    max_new_tokens: int = 48,
+) -> dict:
+    """Wall time to answer one problem alone (batch 1, greedy): median and p95 in ms, and tokens/s at batch 1.
+
+    The first call is a warm-up and is not counted (it pays for lazy initialisation).
+    """
+    chosen = records[: problems + 1]
+    times, tokens = [], 0
+    for i, record in enumerate(chosen):
+        start = time.perf_counter()
+        generation = generate_completions(model, tokenizer, [record["prompt"]], temperature=0.0, max_new_tokens=max_new_tokens)
+        if i > 0:
+            times.append(time.perf_counter() - start)
+            tokens += int(generation.lengths.sum())
+    if not times:
+        return {"latency_ms": float("nan"), "latency_p95_ms": float("nan"), "tokens_per_s_batch1": float("nan")}
+    ordered = sorted(times)
+    return {
+        "latency_ms": 1000 * ordered[len(ordered) // 2],
+        "latency_p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "tokens_per_s_batch1": tokens / sum(times),
+    }

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from labkit.cli import main
+from labkit.distill import DistillConfig, TraceConfig
 from labkit.grpo_loop import GRPOConfig
 from labkit.models import load_model
-from labkit.pipeline import PROFILES, Profile, get_profile, run_pipeline
+from labkit.pipeline import PROFILES, STUDENTS, Profile, get_profile, run_pipeline
 from labkit.pretrain import WarmupConfig, train_warmup
 from labkit.runtime import LabkitError
 from labkit.tasks import read_records
@@ -20,6 +21,8 @@ TINY = Profile(
     teacher_warmup=WarmupConfig(steps=4, batch_size=8),
     student_warmup=WarmupConfig(steps=4, batch_size=8),
     grpo=GRPOConfig(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8),
+    traces=TraceConfig(prompts=8, samples_per_prompt=2, max_new_tokens=8),
+    distill=DistillConfig(steps=2, batch_size=4, max_new_tokens=8),
     eval_problems=6,
     eval_k=2,
     max_new_tokens=8,
@@ -38,6 +41,8 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
         "eval_student_base",
         "grpo_teacher",
         "eval_teacher_grpo",
+        "teacher_traces",
+        *(f"{prefix}student_{method}" for method, _ in STUDENTS for prefix in ("", "eval_")),
     ):
         assert (folder / "stages" / f"{stage}.json").exists()
     for checkpoint in ("teacher_base", "student_base", "teacher_grpo"):
@@ -47,6 +52,14 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
     assert sum(entry["stage"] == "grpo_teacher" for entry in logged) == 2  # one line per GRPO step
     assert "greedy acc" in capsys.readouterr().out
 
+    # Students that learn from nothing but the student base always exist; the untrained
+    # teacher keeps few or no traces, and students that need them say they were skipped.
+    for method in ("on_policy_kd", "grpo", "ground_truth"):
+        assert (folder / f"student_{method}" / "model.safetensors").exists()
+    for method in ("sequence_kd", "logit_kd"):
+        assert first[f"student_{method}"].get("skipped") or (folder / f"student_{method}" / "model.safetensors").exists()
+    assert first["eval_student_grpo"]["problems"] == TINY.eval_problems
+
     second = run_pipeline(TINY, folder, seed=1)
     assert "reusing" in capsys.readouterr().out
     assert second["eval_teacher_base"] == first["eval_teacher_base"]
@@ -55,20 +68,24 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
 def test_a_changed_stage_reruns_with_every_later_stage_and_nothing_before(tmp_path, capsys):
     import dataclasses
 
-    run_pipeline(TINY, tmp_path / "run", seed=1)
+    run_pipeline(TINY, tmp_path / "run", seed=1, until="teacher_traces")
     capsys.readouterr()
     longer_grpo = dataclasses.replace(TINY, grpo=dataclasses.replace(TINY.grpo, steps=3))
-    results = run_pipeline(longer_grpo, tmp_path / "run", seed=1)
+    results = run_pipeline(longer_grpo, tmp_path / "run", seed=1, until="grpo_teacher")
     out = capsys.readouterr().out
     assert "warmup_teacher: reusing" in out and "eval_student_base: reusing" in out
-    assert "grpo_teacher: reusing" not in out and "eval_teacher_grpo: reusing" not in out
+    assert "grpo_teacher: reusing" not in out and "eval_teacher_grpo" not in out
     assert results["grpo_teacher"]["steps"] == 3
+    # The traces came from the old teacher: they are forgotten, not reused later.
+    assert not (tmp_path / "run" / "stages" / "teacher_traces.json").exists()
+    with pytest.raises(LabkitError, match="unknown stage 'students'"):
+        run_pipeline(TINY, tmp_path / "run", seed=1, until="students")
 
 
 def test_same_seed_same_weights_and_metrics(tmp_path):
-    a = run_pipeline(TINY, tmp_path / "a", seed=4, verbose=False)
-    b = run_pipeline(TINY, tmp_path / "b", seed=4, verbose=False)
-    timing = {"tokens_per_s", "eval_seconds"}
+    a = run_pipeline(TINY, tmp_path / "a", seed=4, verbose=False, until="eval_student_base")
+    b = run_pipeline(TINY, tmp_path / "b", seed=4, verbose=False, until="eval_student_base")
+    timing = {"tokens_per_s", "eval_seconds", "latency_ms", "latency_p95_ms", "tokens_per_s_batch1"}
     for stage in ("eval_teacher_base", "eval_student_base"):
         assert {k: v for k, v in a[stage].items() if k not in timing} == {k: v for k, v in b[stage].items() if k not in timing}
     assert a["warmup_teacher"]["final_loss"] == b["warmup_teacher"]["final_loss"]
@@ -87,10 +104,10 @@ def test_warmup_lowers_the_loss(student):
 
 
 def test_a_folder_made_with_another_seed_is_not_silently_mixed(tmp_path):
-    run_pipeline(TINY, tmp_path / "run", seed=1, verbose=False)
+    run_pipeline(TINY, tmp_path / "run", seed=1, verbose=False, until="warmup_teacher")
     with pytest.raises(LabkitError, match="another profile or seed"):
-        run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False)
-    run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, force=True)
+        run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, until="data")
+    run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, force=True, until="data")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2
 
 
@@ -148,5 +165,30 @@ def test_labkit_run_quick_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "teacher after GRPO" in result.stdout
+    for _, label in STUDENTS:  # the distillation stage's rows (trained, or skipped with a reason)
+        assert label in result.stdout
+    assert json.loads((out / "stages" / "teacher_traces.json").read_text())["samples"] == 800
     evaluation = json.loads((out / "stages" / "eval_teacher_base.json").read_text())
     assert 0.0 <= evaluation["accuracy"] <= 1.0 and evaluation["tokens_per_s"] > 0
+
+
+def test_students_learn_from_the_kept_traces_and_a_teacher_that_keeps_none_is_reported(tmp_path, monkeypatch, capsys):
+    import labkit.pipeline as pipeline
+    from labkit.distill import ground_truth_traces
+
+    # A teacher that keeps nothing: both trace students are skipped with a reason, the run goes on.
+    monkeypatch.setattr(pipeline, "teacher_traces", lambda *a, **k: ([], {"kept": 0}))
+    results = run_pipeline(TINY, tmp_path / "none", seed=1)
+    assert "teacher kept no correct traces" in results["student_sequence_kd"]["skipped"]
+    assert results["eval_student_logit_kd"]["skipped"]
+    assert "skipped: the teacher kept no correct traces" in capsys.readouterr().out
+
+    # A teacher that keeps some: both trace students are trained and saved.
+    traces = ground_truth_traces(read_records("train"), 16)
+    monkeypatch.setattr(pipeline, "teacher_traces", lambda *a, **k: (traces, {"kept": len(traces)}))
+    results = run_pipeline(TINY, tmp_path / "some", seed=1, verbose=False)
+    assert [json.loads(line) for line in (tmp_path / "some" / "traces.jsonl").read_text().splitlines()] == traces
+    for method in ("sequence_kd", "logit_kd"):
+        assert results[f"student_{method}"]["parameters"] < results["grpo_teacher"]["parameters"] / 10
+        assert (tmp_path / "some" / f"student_{method}" / "model.safetensors").exists()
+        assert results[f"eval_student_{method}"]["problems"] == TINY.eval_problems
