@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .pretrain import cosine_schedule, tokenize_pairs
-from .rewards import is_correct, is_well_formed
+from .rewards import is_correct, is_well_formed, steps_add_up
 from .runtime import LabkitError, set_seed
 from .sampling import completion_logits, generate_completions
 from .tasks import completion, uses_scratchpad
@@ -110,6 +110,7 @@ class TraceConfig:
     temperature: float = 0.8
     max_new_tokens: int = 48
     batch_size: int = 512  # completions per generate call
+    check_steps: bool = False  # also reject traces with a scratchpad step that does not add up
 
 
 def teacher_traces(
@@ -124,16 +125,18 @@ def teacher_traces(
     """Rejection sampling: k samples per prompt, keep the correct, well-formed, distinct ones.
 
     Returns (traces, counts): traces are {prompt, completion, answer} dicts;
-    counts say how many samples were drawn, correct, well formed, kept, and
-    dropped as duplicates (the same prompt and completion twice), and how the
-    kept ones look (scratchpad share, share equal to the generator's own trace).
+    counts say how many samples were drawn, correct, well formed, right for
+    the wrong reasons (`wrong_steps`: right answer and form, a step that does
+    not add up; dropped only with `check_steps`), kept, and dropped as
+    duplicates (the same prompt and completion twice), and how the kept ones
+    look (scratchpad share, share equal to the generator's own trace).
     """
     config = config or TraceConfig()
     set_seed(seed)
     chosen = records[: config.prompts]
     start = time.perf_counter()
     traces, seen = [], set()
-    counts = dict(prompts=len(chosen), samples=0, correct=0, well_formed=0, kept=0, duplicates=0)
+    counts = dict(prompts=len(chosen), samples=0, correct=0, well_formed=0, wrong_steps=0, kept=0, duplicates=0)
     canonical = 0
     per_call = max(1, config.batch_size // config.samples_per_prompt)
     batches = range(0, len(chosen), per_call)
@@ -156,6 +159,10 @@ def teacher_traces(
             counts["well_formed"] += formed
             if not (right and formed):
                 continue
+            if not steps_add_up(text):
+                counts["wrong_steps"] += 1
+                if config.check_steps:
+                    continue
             if (record["prompt"], text) in seen:
                 counts["duplicates"] += 1
                 continue

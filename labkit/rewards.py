@@ -18,6 +18,7 @@ float in [0, 1] for any input, quickly.
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from fractions import Fraction
 from typing import Any
@@ -125,6 +126,44 @@ def is_well_formed(text: str) -> bool:
 def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """1.0 when the completion has the expected shape, else 0.0."""
     return [1.0 if is_well_formed(completion_text(c)) else 0.0 for c in completions]
+
+
+# One scratchpad step: digits joined by "+", "=", the total. Bounded lengths, no nested
+# quantifiers, so matching is linear in the (capped) text.
+_STEP = re.compile(r"\d{1,6}(?:\+\d{1,6}){0,15}=\d{1,7}")
+MAX_THOUGHT_CHARS = 2000
+
+
+def steps_add_up(text: str) -> bool:
+    """A process check: does every step of the scratchpad add up?
+
+    True for `<think>3+8+1=12 1+2+5+9=17</think>...` and for a completion with no
+    scratchpad (nothing to check); False when a step is wrong (`3+8+1=13`), is not
+    a sum at all, or the scratchpad is cut off or too long. It checks each step's
+    arithmetic, not that the steps use the right digits: a verifier that needs no
+    reference solution, unlike comparing with the task's own scratchpad.
+    """
+    text = text.strip()
+    if not text.startswith(OPEN_THINK):
+        return True
+    close = text.find(CLOSE_THINK)
+    if close < 0 or close > MAX_THOUGHT_CHARS:
+        return False
+    steps = text[len(OPEN_THINK) : close].split()
+    if not steps:
+        return False
+    for step in steps:
+        if not _STEP.fullmatch(step):
+            return False
+        terms, total = step.split("=")
+        if sum(int(t) for t in terms.split("+")) != int(total):
+            return False
+    return True
+
+
+def steps_reward(completions: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 when every scratchpad step adds up (see `steps_add_up`), else 0.0."""
+    return [1.0 if steps_add_up(completion_text(c)) else 0.0 for c in completions]
 
 
 def length_heuristic_reward(completions: list[Any], max_chars: int = 80, **kwargs: Any) -> list[float]:

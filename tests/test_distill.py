@@ -136,7 +136,7 @@ def test_rejection_sampling_keeps_only_correct_well_formed_distinct_traces(monke
         "<think>2+4+6=12</think><answer>101</answer>",  # wrong
         "<answer>105</answer>",  # kept
         "<answer>105</answer><answer>105</answer>",  # right answer, malformed
-        "105",  # no tags: malformed and unparseable
+        "<think>9+1+5=16 1+9+0+0=10</think><answer>105</answer>",  # right answer, a step that does not add up
         "<think>",  # cut off
     ]
 
@@ -146,12 +146,18 @@ def test_rejection_sampling_keeps_only_correct_well_formed_distinct_traces(monke
 
     monkeypatch.setattr(distill, "generate_completions", fake_generate)
     traces, counts = teacher_traces(None, None, records, TraceConfig(samples_per_prompt=4))
-    assert [t["completion"] for t in traces] == [right_think, "<answer>102</answer>", "<answer>105</answer>"]
-    assert [t["answer"] for t in traces] == ["102", "102", "105"]
-    assert counts["samples"] == 8 and counts["kept"] == 3 and counts["duplicates"] == 1
+    assert [t["completion"] for t in traces] == [right_think, "<answer>102</answer>", "<answer>105</answer>", samples[6]]
+    assert [t["answer"] for t in traces] == ["102", "102", "105", "105"]
+    assert counts["samples"] == 8 and counts["kept"] == 4 and counts["duplicates"] == 1
+    assert counts["correct"] == 6 and counts["well_formed"] == 6 and counts["wrong_steps"] == 1
     assert counts["prompts_with_a_trace"] == 2
-    assert counts["canonical_share"] == pytest.approx(1 / 3)
-    assert counts["scratchpad_share"] == pytest.approx(1 / 3)
+    assert counts["canonical_share"] == pytest.approx(1 / 4)
+    assert counts["scratchpad_share"] == pytest.approx(2 / 4)
+
+    # With the process check, the trace that is right for the wrong reasons goes too.
+    strict, strict_counts = teacher_traces(None, None, records, TraceConfig(samples_per_prompt=4, check_steps=True))
+    assert [t["completion"] for t in strict] == [right_think, "<answer>102</answer>", "<answer>105</answer>"]
+    assert strict_counts["wrong_steps"] == 1 and strict_counts["kept"] == 3
 
 
 def test_traces_round_trip_through_a_file(tmp_path):

@@ -16,6 +16,8 @@ from labkit.rewards import (
     format_reward,
     length_heuristic_reward,
     normalize_answer,
+    steps_add_up,
+    steps_reward,
 )
 
 
@@ -164,6 +166,7 @@ def all_rewards(text):
         + format_reward([text])
         + countdown_reward([text], numbers=[[3, 7, 5]], target=[26])
         + correctness_reward([[{"role": "assistant", "content": text}]], answer=["172"])
+        + steps_reward([text])
     )
 
 
@@ -243,3 +246,21 @@ def test_random_reward_control_ignores_the_text_and_keeps_its_mean():
     assert make_random_reward(0.3, seed=1)(["x"] * 50) == make_random_reward(0.3, seed=1)(["y"] * 50)
     with pytest.raises(Exception, match="probability"):
         make_random_reward(1.5)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>", True),
+        ("<answer>172</answer>", True),  # no scratchpad, nothing to check
+        ("<think>3+8+1=13 1+2+5+9=17</think><answer>172</answer>", False),  # right answer, wrong step
+        ("<think>3+8+1=12 1+2+5+9=17", False),  # cut off
+        ("<think></think><answer>1</answer>", False),
+        ("<think>3+8+1=12 then carry</think><answer>1</answer>", False),
+        ("<think>3+8+1=12 1+2+5+9=1e1</think><answer>1</answer>", False),
+        ("<think>" + "1+" * 5000 + "1=5001</think>", False),  # beyond the caps
+    ],
+)
+def test_steps_add_up_is_a_process_check(text, expected):
+    assert steps_add_up(text) is expected
+    assert steps_reward([text]) == [float(expected)]
