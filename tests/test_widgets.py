@@ -65,3 +65,28 @@ def test_dashboard_as_a_trl_callback(tmp_path):
     assert [m["step"] for m in dashboard.history] == [1, 2]
     assert "rewards/length_heuristic_reward/mean" in dashboard.history[-1]
     assert dashboard.progress.value == 2 and dashboard.image.value[:4] == b"\x89PNG"
+
+
+def test_distillation_dashboard_follows_sft_trainer_and_labkit_loops():
+    from labkit.distill import DistillConfig, ground_truth_traces, train_on_policy_kd
+    from labkit.models import build_model
+    from labkit.trl_distill import sft_trainer, train_with
+    from labkit.widgets import DISTILL_PANELS, TrainingDashboard
+
+    config = DistillConfig(steps=4, batch_size=4, max_new_tokens=8)
+    student, tokenizer = build_model("student-tiny")
+    sft_board = TrainingDashboard(total_steps=4, every=2, title="SFT", panels=DISTILL_PANELS)
+    train_with(
+        sft_trainer(
+            student, tokenizer, ground_truth_traces(read_records("train"), 16), config, callbacks=[sft_board], logging_steps=2
+        )
+    )
+    assert [m["step"] for m in sft_board.history] == [2, 4] and "loss" in sft_board.status.value
+    assert "train_runtime" not in sft_board.history[-1]  # the run summary is not a point on the curves
+
+    teacher, _ = build_model("student-xs")
+    board = TrainingDashboard(total_steps=4, every=2, title="on-policy", panels=DISTILL_PANELS)
+    train_on_policy_kd(student, teacher, tokenizer, read_records("train")[:16], config, callback=board, log_every=1)
+    assert len(board.history) == 4 and "latest sample" in board.samples.value
+    titles = [ax.get_title() for ax in board.figure().axes]
+    assert titles[0] == "training loss" and all(ax.lines for ax in board.figure().axes if ax.get_title() == "training loss")
