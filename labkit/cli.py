@@ -5,6 +5,7 @@
     labkit eval MODEL [--problems N] [--k K]
     labkit data [--out data] [--check]
     labkit info
+    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -43,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--check", action="store_true", help="only check that the files in --out match the generator")
 
     commands.add_parser("info", help="versions, device and memory: is this environment ready for the lab?")
+
+    demo = commands.add_parser("demo", help="serve the Gradio app: a run's teacher and student side by side")
+    demo.add_argument("--run", default=None, help="a finished run folder (default: runs/default, else runs/quick)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
+    demo.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
+    demo.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     return parser
 
 
@@ -121,11 +128,26 @@ def _info(args: argparse.Namespace) -> None:
         print(f"{key:>14}: {value}")
 
 
+def _demo(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .demo import build_app, launch, load_run
+    from .pipeline import default_runs_dir
+
+    run_dir = Path(args.run) if args.run else default_runs_dir() / "default"
+    if args.run is None and not run_dir.exists() and (default_runs_dir() / "quick").exists():
+        run_dir = default_runs_dir() / "quick"
+        print(f"labkit demo: no default run yet, serving the quick profile's models from {run_dir}")
+    teacher, student, tokenizer, (teacher_name, student_name) = load_run(run_dir)
+    app = build_app(teacher, student, tokenizer, teacher_name=teacher_name, student_name=student_name)
+    launch(app, host=args.host, port=args.port, share=args.share)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        {"run": _run, "eval": _eval, "data": _data, "info": _info}[args.command](args)
+        {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo}[args.command](args)
     except LabkitError as error:
         print(f"labkit: error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,545 @@
+"""The Gradio app: a teacher and its distilled student, side by side.
+
+Three tabs, each also an API endpoint that `gradio_client` can call:
+
+    Compare  (api "compare", "random_problem")  both models answer one prompt at once,
+             streamed as the answers grow, with the verdict, the rule rewards, tokens,
+             latency and tokens/s under each answer; "sample k" shows k answers per
+             model and how often they agree.
+    Arena    (api "arena")   N random held-out problems through both models, batched
+             and greedy: accuracy, mean length and tokens/s in a table and a plot.
+    Reward   (api "score")   any completion and a reference: each rule reward and why.
+
+Generation in Compare is written out by hand so it can stream: one forward pass a
+token with the KV cache (`model(ids, cache=cache, use_cache=True)`; older
+transformers call it `past_key_values`), greedy at temperature 0, otherwise
+sampled from softmax(logits / T) with a generator local to the request (no
+global seed is touched, so concurrent users do not disturb each other's
+samples). The two models take turns, one token each, and each model's latency
+counts only its own forward passes.
+
+Safe defaults for a shared server: prompts, max new tokens, temperature, k and
+the Arena's N are capped (by the sliders and again in the handlers), bad input
+becomes a `gr.Error` message, and the queue lines requests up (one Compare and
+one Arena at a time by default), so a burst of users waits instead of failing.
+`load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+# Offline by default: no usage statistics sent from a learner's or instructor's machine.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from transformers import PreTrainedTokenizerBase
+
+from .evaluate import majority_answer
+from .models import count_parameters, load_model
+from .rewards import (
+    CLOSE_ANSWER,
+    CLOSE_THINK,
+    MAX_THOUGHT_CHARS,
+    OPEN_ANSWER,
+    OPEN_THINK,
+    correctness_reward,
+    extract_answer,
+    format_reward,
+    is_well_formed,
+    normalize_answer,
+    steps_add_up,
+)
+from .runtime import LabkitError, pick_device
+from .sampling import generate_completions
+from .tasks import read_records, uses_scratchpad
+
+MAX_TEMPERATURE = 1.5
+MAX_SAMPLES = 8  # k of "sample k"
+MAX_ARENA_PROBLEMS = 200
+MAX_COMPLETION_CHARS = 10_000  # Reward tab input
+ARENA_CHUNK = 50  # problems per batched call, so the progress bar moves
+
+
+# --- Generation, one token at a time ------------------------------------------------------------
+
+
+class AnswerStream:
+    """k answers of one model to one prompt, grown one token per `step()`.
+
+    The k rows share the prompt, so they need no padding and one batched forward
+    pass with the KV cache feeds them all. A row stops at EOS; the stream is done
+    when every row has stopped or `max_new_tokens` tokens were generated.
+    tokens counts EOS, like `Generation.lengths`; seconds is this model's compute time.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        prompt_ids: torch.Tensor,
+        *,
+        k: int = 1,
+        temperature: float = 0.0,
+        max_new_tokens: int = 48,
+        seed: int = 0,
+    ):
+        self.model, self.tokenizer = model, tokenizer
+        self.device = next(model.parameters()).device
+        # Recent transformers call the KV cache `cache`; older releases `past_key_values`.
+        self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.next_input = prompt_ids.to(self.device).repeat(k, 1)  # (k, P) at first, then (k, 1)
+        self.cache = None
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.answer_ids: list[list[int]] = [[] for _ in range(k)]
+        self.finished = [False] * k
+        self.steps = 0
+        self.seconds = 0.0
+
+    @property
+    def done(self) -> bool:
+        return all(self.finished) or self.steps >= self.max_new_tokens
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(ids) for ids in self.answer_ids)
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in self.answer_ids]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One forward pass: the next token of every unfinished row."""
+        start = time.perf_counter()
+        output = self.model(input_ids=self.next_input, use_cache=True, **{self.cache_name: self.cache})
+        self.cache = getattr(output, self.cache_name)
+        logits = output.logits[:, -1, :].float()
+        if self.temperature > 0:
+            probabilities = torch.softmax(logits / self.temperature, dim=-1)
+            next_ids = torch.multinomial(probabilities, 1, generator=self.generator).squeeze(1)
+        else:
+            next_ids = logits.argmax(dim=-1)
+        for row, token in enumerate(next_ids.tolist()):
+            if not self.finished[row]:
+                self.answer_ids[row].append(token)
+                self.finished[row] = token == self.tokenizer.eos_token_id
+        self.next_input = next_ids.unsqueeze(1)
+        self.steps += 1
+        self.seconds += time.perf_counter() - start
+
+
+def check_prompt(prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int) -> str:
+    """The prompt as the models see it (stripped, ending in '='), or a `gr.Error` saying what is wrong."""
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise gr.Error("Type a problem first, for example 23+58+91=")
+    if len(prompt) > max_chars:
+        raise gr.Error(f"The prompt is {len(prompt)} characters long; the limit is {max_chars}. Try a sum like 23+58+91=")
+    if not prompt.endswith("="):
+        prompt += "="  # the task's prompts end with '='
+    unknown = tokenizer.unk_token_id
+    if unknown is not None and unknown in tokenizer(prompt, add_special_tokens=False).input_ids:
+        raise gr.Error("The prompt has characters the model's tokenizer does not know; use digits, + - * / ( ) = and spaces")
+    return prompt
+
+
+# --- What the numbers under each answer say ------------------------------------------------------
+
+
+def verdict(text: str, reference: str | None) -> str:
+    """'correct' or 'wrong' against the reference answer, 'unknown' without one."""
+    if reference is None:
+        return "unknown"
+    return "correct" if correctness_reward([text], answer=[reference])[0] == 1.0 else "wrong"
+
+
+def describe_answers(texts: list[str], tokens: int, seconds: float, reference: str | None) -> str:
+    """The Markdown under a column: verdict, rule rewards, tokens, latency, tokens/s.
+
+    One answer: `verdict: correct | wrong | unknown`. k answers: how many are
+    right, the majority answer and the agreement (share of the k answers equal to it).
+    """
+    k = len(texts)
+    correct = None if reference is None else correctness_reward(texts, answer=[reference] * k)
+    form = format_reward(texts)
+    steps = [1.0 if steps_add_up(t) else 0.0 for t in texts]
+    if k == 1:
+        note = "not a test problem" if reference is None else f"reference {reference}"
+        lines = [f"**verdict: {verdict(texts[0], reference)}** ({note})"]
+    else:
+        tally = "unknown (not a test problem)" if correct is None else f"{int(sum(correct))} of {k} correct"
+        lines = [f"**verdict: {tally}**"]
+        majority = majority_answer(texts)
+        if majority is None:
+            lines.append(f"no answer to agree on among the {k}, agreement 0/{k} = 0%")
+        else:
+            agreeing = sum(normalize_answer(extract_answer(t) or "") == majority for t in texts)
+            judged = "" if reference is None else (" (right)" if majority == normalize_answer(reference) else " (wrong)")
+            lines.append(f"majority answer {majority}{judged}, agreement {agreeing}/{k} = {agreeing / k:.0%}")
+    mean = "" if k == 1 else f" (mean of {k})"
+    rewards = [
+        ("correctness", None if correct is None else sum(correct) / k),
+        ("format", sum(form) / k),
+        ("steps add up", sum(steps) / k),
+    ]
+    lines.append(" · ".join(f"{name} {'–' if value is None else f'{value:.2g}'}" for name, value in rewards) + mean)
+    speed = tokens / seconds if seconds > 0 else 0.0
+    lines.append(f"{tokens} tokens · {1000 * seconds:.0f} ms · {speed:.0f} tokens/s")
+    return "  \n".join(lines)
+
+
+def _show(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    return "\n".join(f"{i + 1}. {text}" for i, text in enumerate(texts))
+
+
+def model_card(name: str, model: torch.nn.Module) -> str:
+    """A header card: the model's name, parameters and size in memory."""
+    parameters = count_parameters(model)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    config = getattr(model, "config", None)
+    shape = ""
+    if config is not None and hasattr(config, "hidden_size") and hasattr(config, "num_hidden_layers"):
+        shape = f" · {config.hidden_size} wide × {config.num_hidden_layers} layers"
+    return f"### {name}\n{parameters:,} parameters · {size / 1e6:.2f} MB ({dtype}){shape}"
+
+
+# --- Reward explanations ---------------------------------------------------------------------------
+
+
+def _correctness_why(text: str, reference: str) -> str:
+    predicted = extract_answer(text)
+    if predicted is None:
+        if CLOSE_ANSWER in text:
+            return f"{CLOSE_ANSWER} without an {OPEN_ANSWER} before it"
+        return f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}" if OPEN_ANSWER in text else f"no {OPEN_ANSWER} tag"
+    predicted_norm, reference_norm = normalize_answer(predicted), normalize_answer(reference)
+    if reference_norm is None:
+        return f"reference {reference[:40]!r} is not a number"
+    if predicted_norm is None:
+        return f"answer {predicted[:40]!r} is not a number"
+    sign = "==" if predicted_norm == reference_norm else "!="
+    return f"answer {predicted_norm} {sign} {reference_norm}"
+
+
+def _format_why(text: str) -> str:
+    """Why `is_well_formed` says what it says, walking the same checks in the same order."""
+    if is_well_formed(text):
+        return "well formed: an optional <think>...</think>, then one <answer>...</answer>"
+    rest = text.strip()
+    if rest.startswith(OPEN_THINK):
+        close = rest.find(CLOSE_THINK)
+        if close < 0:
+            return f"{OPEN_THINK} is never closed with {CLOSE_THINK}"
+        if OPEN_THINK in rest[len(OPEN_THINK) : close] or OPEN_ANSWER in rest[len(OPEN_THINK) : close]:
+            return "a tag inside the scratchpad"
+        rest = rest[close + len(CLOSE_THINK) :].lstrip()
+    if not rest.startswith(OPEN_ANSWER):
+        return f"no {OPEN_ANSWER} tag" if OPEN_ANSWER not in rest else f"text before {OPEN_ANSWER}"
+    if not rest.endswith(CLOSE_ANSWER):
+        return f"text after {CLOSE_ANSWER}" if CLOSE_ANSWER in rest else f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}"
+    return "more than one answer, or a tag inside the answer"
+
+
+def _is_digits(text: str) -> bool:
+    return bool(text) and all("0" <= ch <= "9" for ch in text)  # ASCII only: str.isdigit accepts '²'
+
+
+def _steps_why(text: str) -> str:
+    """Why `steps_add_up` says what it says: the first step that fails, if any."""
+    rest = text.strip()
+    if not rest.startswith(OPEN_THINK):
+        return "no scratchpad, nothing to check"
+    close = rest.find(CLOSE_THINK)
+    if close < 0:
+        return f"the scratchpad is never closed with {CLOSE_THINK}"
+    if close > MAX_THOUGHT_CHARS:
+        return f"the scratchpad is longer than {MAX_THOUGHT_CHARS} characters"
+    steps = rest[len(OPEN_THINK) : close].split()
+    if not steps:
+        return "the scratchpad is empty"
+    for number, step in enumerate(steps, start=1):
+        if steps_add_up(f"{OPEN_THINK}{step}{CLOSE_THINK}"):  # the library's own check, one step at a time
+            continue
+        terms, _, total = step.partition("=")
+        numbers = terms.split("+")
+        if len(step) <= 60 and all(_is_digits(n) for n in (*numbers, total)) and sum(int(n) for n in numbers) != int(total):
+            return f"step {number}: {step} does not add up ({terms} is {sum(int(n) for n in numbers)})"
+        return f"step {number}: {step[:40]!r} is not a short sum like 3+8+1=12"
+    return f"all {len(steps)} steps add up"
+
+
+def explain_rewards(completion: str, reference: str) -> list[tuple[str, float, str]]:
+    """(reward, value, why) for each rule reward of one completion.
+
+    The values come from `labkit.rewards`; the reasons retrace its checks.
+    The text is only searched and split, never evaluated.
+    """
+    reference = str(reference).strip()
+    return [
+        ("correctness", correctness_reward([completion], answer=[reference])[0], _correctness_why(completion, reference)),
+        ("format", format_reward([completion])[0], _format_why(completion)),
+        ("steps add up", 1.0 if steps_add_up(completion) else 0.0, _steps_why(completion)),
+    ]
+
+
+# --- Arena ----------------------------------------------------------------------------------------
+
+
+def arena_figure(table: pd.DataFrame) -> Figure:
+    """Accuracy and tokens/s of each model, two bar charts side by side."""
+    figure = Figure(figsize=(8, 3), layout="constrained")  # not pyplot: no global state shared between requests
+    colours = ["#1565c0", "#ef6c00"]
+    for axes, column, title in zip(figure.subplots(1, 2), ("accuracy", "tokens/s"), ("greedy accuracy", "tokens/s (batched)")):
+        axes.bar(table["model"], table[column], color=colours[: len(table)])
+        axes.set_title(title)
+        if column == "accuracy":
+            axes.set_ylim(0, 1)
+    return figure
+
+
+# --- The app --------------------------------------------------------------------------------------
+
+
+def build_app(
+    teacher: torch.nn.Module,
+    student: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    records: list[dict] | None = None,
+    teacher_name: str = "teacher",
+    student_name: str = "student",
+    max_new_tokens_cap: int = 64,
+    max_prompt_chars: int = 64,
+    concurrency_limit: int = 1,
+    stream_interval: float = 0.05,
+) -> gr.Blocks:
+    """The three-tab app over two causal LMs that share `tokenizer`.
+
+    `records` (dicts with `prompt` and `answer`, default the test split) are the
+    known problems: the examples, the random problems and the Arena's draws, and
+    the references that verdicts are judged against.
+
+    Compare sends the growing answers at most every `stream_interval` seconds (0:
+    after every token). `concurrency_limit` Compare requests run at once and the
+    rest wait in the queue. One is the default because generating a token of a
+    tiny model is mostly Python, which threads do not run in parallel: measured on
+    2 CPU cores, 30 simultaneous requests were answered about twice as fast one
+    at a time as four at a time. Raise it for larger models on a GPU.
+    """
+    records = records if records is not None else read_records("test")
+    if not records:
+        raise LabkitError("the demo needs at least one record with a prompt and an answer")
+    reference_of = {r["prompt"]: str(r["answer"]) for r in records}
+    models = ((teacher_name, teacher), (student_name, student))
+    for name, model in models:
+        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        if positions is not None and max_prompt_chars + 1 + max_new_tokens_cap > positions:
+            raise LabkitError(
+                f"{name} reads at most {positions} positions; lower max_prompt_chars ({max_prompt_chars}) "
+                f"or max_new_tokens_cap ({max_new_tokens_cap})"
+            )
+        model.eval()  # once, here: the handlers only read the models
+    picker = random.Random()
+    # A fast tokenizer changes its padding settings (in Rust) when a call asks for other
+    # padding than the last one, and two threads doing that at once fail ("Already borrowed").
+    # So Compare and the Arena each get a private copy: Compare's never pads (the call below
+    # settles its state once), and only one Arena runs at a time.
+    compare_tokenizer, arena_tokenizer = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
+    compare_tokenizer("0", add_special_tokens=False)
+
+    def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
+        prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars)
+        prompt_ids = compare_tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+        settings = dict(
+            k=int(min(max(k or 1, 1), MAX_SAMPLES)),
+            temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),
+            max_new_tokens=int(min(max(max_new_tokens or 1, 1), max_new_tokens_cap)),
+            seed=int(seed or 0),
+        )
+        streams = [AnswerStream(model, compare_tokenizer, prompt_ids, **settings) for _, model in models]
+        reference = reference_of.get(prompt)
+        shown = 0.0
+        while not all(stream.done for stream in streams):
+            for stream in streams:  # the two models take turns, one token each
+                if not stream.done:
+                    stream.step()
+            if time.perf_counter() - shown < stream_interval:
+                continue  # a screen shows no faster, and every update costs the server a message
+            shown = time.perf_counter()
+            yield (
+                *(_show(s.texts) for s in streams),
+                *(f"generating... {s.tokens} token{'' if s.tokens == 1 else 's'}" for s in streams),
+            )
+        yield (*(_show(s.texts) for s in streams), *(describe_answers(s.texts, s.tokens, s.seconds, reference) for s in streams))
+
+    def random_problem() -> str:
+        return picker.choice(records)["prompt"]
+
+    def arena(problems: float, seed: float | None, progress: gr.Progress = gr.Progress()) -> tuple[pd.DataFrame, Figure]:  # noqa: B008
+        n = int(min(max(problems or 1, 1), MAX_ARENA_PROBLEMS, len(records)))
+        chosen = random.Random(int(seed or 0)).sample(records, n)
+        prompts, answers = [r["prompt"] for r in chosen], [str(r["answer"]) for r in chosen]
+        rows = []
+        for index, (name, model) in enumerate(models):
+            texts, lengths, seconds = [], [], 0.0
+            for start in range(0, n, ARENA_CHUNK):
+                progress((index * n + start) / (2 * n), desc=f"{name}: problem {start + 1} of {n}")
+                began = time.perf_counter()
+                generation = generate_completions(
+                    model,
+                    arena_tokenizer,
+                    prompts[start : start + ARENA_CHUNK],
+                    temperature=0.0,
+                    max_new_tokens=max_new_tokens_cap,
+                )
+                seconds += time.perf_counter() - began
+                texts += generation.texts
+                lengths += generation.lengths.tolist()
+            rows.append(
+                {
+                    "model": name,
+                    "parameters": count_parameters(model),
+                    "accuracy": sum(correctness_reward(texts, answer=answers)) / n,
+                    "format": sum(format_reward(texts)) / n,
+                    "scratchpad": sum(uses_scratchpad(t) for t in texts) / n,
+                    "mean length": sum(lengths) / n,
+                    "tokens/s": sum(lengths) / max(seconds, 1e-9),
+                }
+            )
+        progress(1.0, desc="done")
+        table = pd.DataFrame(rows).round(3)
+        return table, arena_figure(table)
+
+    def score(completion: str, reference: str) -> pd.DataFrame:
+        completion, reference = completion or "", (reference or "").strip()
+        if len(completion) > MAX_COMPLETION_CHARS:
+            raise gr.Error(f"The completion is {len(completion):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
+        if not reference:
+            raise gr.Error("Give the reference answer too, for example 172")
+        return pd.DataFrame(explain_rewards(completion, reference[:MAX_COMPLETION_CHARS]), columns=["reward", "value", "why"])
+
+    with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
+        gr.Markdown(f"# {teacher_name} vs {student_name}\nSums of three two-digit numbers, answered by both models at once.")
+        with gr.Tab("Compare"):
+            with gr.Row():
+                prompt = gr.Textbox(label="problem", placeholder="23+58+91=", max_length=max_prompt_chars, scale=4)
+                random_button = gr.Button("random test problem", scale=1)
+                run_button = gr.Button("answer", variant="primary", scale=1)
+            gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
+            with gr.Row():
+                temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
+                max_new_tokens = gr.Slider(
+                    1, max_new_tokens_cap, value=min(48, max_new_tokens_cap), step=1, label="max new tokens"
+                )
+                k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
+                seed = gr.Number(value=0, precision=0, label="seed (sampling)")
+            columns = []
+            for name, model in models:
+                with gr.Column():
+                    gr.Markdown(model_card(name, model))
+                    columns.append((gr.Textbox(label=f"{name} answers", lines=3, interactive=False), gr.Markdown()))
+            (teacher_text, teacher_stats), (student_text, student_stats) = columns
+            gr.on(
+                [run_button.click, prompt.submit],
+                compare,
+                inputs=[prompt, temperature, max_new_tokens, k, seed],
+                outputs=[teacher_text, student_text, teacher_stats, student_stats],
+                api_name="compare",
+            )
+            random_button.click(random_problem, inputs=None, outputs=prompt, api_name="random_problem")
+        with gr.Tab("Arena"):
+            with gr.Row():
+                problems = gr.Slider(
+                    1, min(MAX_ARENA_PROBLEMS, len(records)), value=min(50, len(records)), step=1, label="problems"
+                )
+                arena_seed = gr.Number(value=0, precision=0, label="seed (which problems)")
+                arena_button = gr.Button("run the arena", variant="primary")
+            arena_table = gr.Dataframe(label="greedy, batched, held-out problems", interactive=False)
+            arena_plot = gr.Plot(label="accuracy and speed")
+            # One Arena at a time: it is a batch job that would slow everyone's Compare down.
+            arena_button.click(arena, [problems, arena_seed], [arena_table, arena_plot], api_name="arena", concurrency_limit=1)
+        with gr.Tab("Reward"):
+            completion = gr.Textbox(label="completion", value="<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>", lines=3)
+            reference = gr.Textbox(label="reference answer", value="172")
+            score_button = gr.Button("score", variant="primary")
+            score_table = gr.Dataframe(label="rule rewards and why", interactive=False, wrap=True)
+            score_button.click(score, [completion, reference], score_table, api_name="score")
+    app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
+    return app
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False, **kwargs) -> tuple:
+    """Serve the app, locally and without a public link unless asked; returns what `Blocks.launch` does.
+
+    Blocks until interrupted unless `prevent_thread_lock=True` (tests, notebooks).
+    """
+    kwargs.setdefault("ssr_mode", False)  # server-side rendering needs Node; the plain server is enough
+    return app.launch(server_name=host, server_port=port, share=share, **kwargs)
+
+
+# --- A finished run ---------------------------------------------------------------------------------
+
+# (checkpoint folder, the pipeline stage that finishes it, the name shown), best first.
+TEACHER_CHECKPOINTS = (("teacher_grpo", "grpo_teacher", "teacher after GRPO"), ("teacher_base", "warmup_teacher", "teacher base"))
+STUDENT_CHECKPOINTS = (
+    ("student_sequence_kd", "student_sequence_kd", "student: sequence KD"),
+    ("student_base", "warmup_student", "student base"),
+)
+
+
+def _finished_checkpoint(run_dir: Path, choices: tuple[tuple[str, str, str], ...]) -> tuple[Path, str] | None:
+    """The first checkpoint whose stage finished (its `stages/*.json` is written after the weights)."""
+    for folder, stage, name in choices:
+        path = run_dir / folder
+        if (
+            (run_dir / "stages" / f"{stage}.json").exists()
+            and (path / "config.json").exists()
+            and any(path.glob("*.safetensors"))
+        ):
+            return path, name
+    return None
+
+
+def load_run(
+    run_dir: str | os.PathLike, *, device: torch.device | str | None = None
+) -> tuple[torch.nn.Module, torch.nn.Module, PreTrainedTokenizerBase, tuple[str, str]]:
+    """(teacher, student, tokenizer, (teacher name, student name)) from a finished `labkit run` folder.
+
+    The teacher is `teacher_grpo/`, else `teacher_base/`; the student
+    `student_sequence_kd/`, else `student_base/`. A folder counts only if its stage
+    finished, so a checkpoint left by an interrupted or outdated stage is skipped.
+    """
+    run_dir = Path(run_dir)
+    hint = "run `labkit run --profile quick` (about a minute) or `labkit run` to make one, or pass --run FOLDER"
+    if not run_dir.is_dir():
+        raise LabkitError(f"{run_dir} is not a run folder; {hint}")
+    teacher_choice = _finished_checkpoint(run_dir, TEACHER_CHECKPOINTS)
+    student_choice = _finished_checkpoint(run_dir, STUDENT_CHECKPOINTS)
+    for role, choice, folders in (
+        ("teacher", teacher_choice, TEACHER_CHECKPOINTS),
+        ("student", student_choice, STUDENT_CHECKPOINTS),
+    ):
+        if choice is None:
+            wanted = " or ".join(f"{folder}/" for folder, _, _ in folders)
+            raise LabkitError(f"{run_dir} has no finished {role} ({wanted}); {hint}")
+    device = device or pick_device()
+    teacher, tokenizer = load_model(teacher_choice[0], device=device)
+    student, student_tokenizer = load_model(student_choice[0], device=device)
+    if student_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise LabkitError(f"the teacher and student of {run_dir} use different tokenizers; the demo needs one")
+    return teacher, student, tokenizer, (teacher_choice[1], student_choice[1])

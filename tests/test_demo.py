@@ -1,0 +1,395 @@
+"""The Gradio demo: every endpoint driven through `gradio_client`, the reward explanations,
+the limits that keep a shared server up, `load_run`, `labkit demo`, and 30 users at once.
+
+The models are fresh tiny ones (their accuracy is about 0, which is fine): the tests
+check what the app reports about an answer, not how good the answer is. A scripted
+model that always says the right thing checks the "correct" side of the verdicts.
+"""
+
+import json
+import random
+import re
+import socket
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+import torch
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit import cli
+from labkit.demo import AnswerStream, build_app, check_prompt, describe_answers, explain_rewards, launch, load_run, verdict
+from labkit.evaluate import evaluate
+from labkit.models import build_model, save_model
+from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
+from labkit.runtime import LabkitError
+from labkit.sampling import generate_completions
+from labkit.tasks import read_records
+
+RIGHT = "<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>"
+WRONG_STEP = "<think>3+8+1=13 1+2+5+9=17</think><answer>172</answer>"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serve(app: gr.Blocks) -> Client:
+    launch(app, port=_free_port(), prevent_thread_lock=True, quiet=True)
+    return Client(app.local_url, verbose=False)
+
+
+def _verdict(stats: str) -> str:
+    found = re.search(r"verdict: (\w+)", stats)
+    assert found, f"no verdict in {stats!r}"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def served():
+    """A running app: student-xs as the teacher, student-tiny as the student, the test split as records."""
+    teacher, tokenizer = build_model("student-xs")
+    student, _ = build_model("student-tiny")
+    records = read_records("test")
+    # stream_interval=0: an update after every token, so the test can watch the answers grow.
+    app = build_app(teacher, student, tokenizer, records=records, teacher_name="xs", student_name="tiny", stream_interval=0)
+    client = _serve(app)
+    yield SimpleNamespace(app=app, client=client, records=records, teacher=teacher, student=student, tokenizer=tokenizer)
+    client.close()
+    app.close(verbose=False)
+
+
+# --- Compare -----------------------------------------------------------------------------------------
+
+
+def test_compare_streams_both_columns_and_reports_each_answer(served):
+    record = served.records[0]
+    job = served.client.submit(record["prompt"], 0.0, 16, 1, 0, api_name="/compare")
+    teacher_text, student_text, teacher_stats, student_stats = job.result(timeout=60)
+    updates = job.outputs()
+    # One update a token (these fresh models never say EOS, so 16 each), then the final one with the stats.
+    assert len(updates) == 17
+    for earlier, later in zip(updates, updates[1:-1]):
+        assert later[0].startswith(earlier[0]) and len(later[0]) > len(earlier[0])
+        assert later[1].startswith(earlier[1]) and len(later[1]) > len(earlier[1])
+    assert updates[0][2] == "generating... 1 token"
+    assert teacher_text and student_text
+    # Greedy streaming with the KV cache says exactly what batched `generate` says.
+    for model, text in ((served.teacher, teacher_text), (served.student, student_text)):
+        assert (
+            text == generate_completions(model, served.tokenizer, [record["prompt"]], temperature=0.0, max_new_tokens=16).texts[0]
+        )
+    for text, stats in ((teacher_text, teacher_stats), (student_text, student_stats)):
+        assert _verdict(stats) == ("correct" if is_correct(text, record["answer"]) else "wrong")
+        assert f"reference {record['answer']}" in stats
+        assert "correctness" in stats and "format" in stats and "steps add up" in stats
+        assert re.search(r"\d+ tokens · \d+ ms · \d+ tokens/s", stats)
+        assert int(re.search(r"(\d+) tokens ·", stats).group(1)) <= 16
+
+
+def test_compare_an_unknown_problem_has_an_unknown_verdict(served):
+    _, _, teacher_stats, student_stats = served.client.predict("12+34+56=", 0.0, 4, 1, 0, api_name="/compare")
+    assert _verdict(teacher_stats) == _verdict(student_stats) == "unknown"
+
+
+def test_sample_k_shows_k_answers_and_their_agreement_reproducibly(served):
+    prompt = served.records[1]["prompt"]
+    first = served.client.predict(prompt, 1.0, 8, 4, 7, api_name="/compare")
+    again = served.client.predict(prompt, 1.0, 8, 4, 7, api_name="/compare")
+    assert first[:2] == again[:2], "the same seed gives the same samples"
+    for text, stats in zip(first[:2], first[2:]):
+        assert [line.split(". ")[0] for line in text.splitlines()] == ["1", "2", "3", "4"]
+        assert re.search(r"verdict: \d of 4 correct", stats)
+        assert re.search(r"agreement \d/4 = \d+%", stats)
+
+
+def test_the_sliders_refuse_values_beyond_their_caps(served):
+    prompt = served.records[2]["prompt"]
+    with pytest.raises(AppError, match="maximum value 64"):
+        served.client.predict(prompt, 0.0, 10_000, 1, 0, api_name="/compare")
+    with pytest.raises(AppError, match="maximum value 1.5"):
+        served.client.predict(prompt, 9.0, 8, 1, 0, api_name="/compare")
+    with pytest.raises(AppError, match="maximum value 8"):
+        served.client.predict(prompt, 1.0, 8, 100, 0, api_name="/compare")
+    with pytest.raises(AppError, match="maximum value 200"):
+        served.client.predict(10_000, 0, api_name="/arena")
+
+
+def test_random_problem_is_a_test_problem(served):
+    prompts = {r["prompt"] for r in served.records}
+    assert {served.client.predict(api_name="/random_problem") for _ in range(3)} <= prompts
+
+
+# --- Limits: a clear message, not a crash ---------------------------------------------------------
+
+
+def test_a_too_long_prompt_gets_a_clear_error_and_the_server_stays_up(served):
+    with pytest.raises(gr.Error, match="limit is 64"):
+        check_prompt("1+" * 40 + "1=", served.tokenizer, 64)
+    with pytest.raises(AppError, match="limit is 64"):
+        served.client.predict("1+" * 40 + "1=", 0.0, 8, 1, 0, api_name="/compare")
+    with pytest.raises(AppError, match="Type a problem"):
+        served.client.predict("   ", 0.0, 8, 1, 0, api_name="/compare")
+    with pytest.raises(AppError, match="does not know"):
+        served.client.predict("abc", 0.0, 8, 1, 0, api_name="/compare")
+    teacher_text, *_ = served.client.predict(served.records[0]["prompt"], 0.0, 4, 1, 0, api_name="/compare")
+    assert teacher_text
+
+
+def test_check_prompt_adds_the_equals_sign():
+    _, tokenizer = build_model("student-tiny")
+    assert check_prompt(" 23+58+91 ", tokenizer, 64) == "23+58+91="
+
+
+def test_the_app_refuses_limits_beyond_the_models_positions():
+    model, tokenizer = build_model("student-tiny")  # 256 positions
+    with pytest.raises(LabkitError, match="positions"):
+        build_app(model, model, tokenizer, records=[{"prompt": "1+1=", "answer": "2"}], max_new_tokens_cap=250)
+
+
+# --- A scripted model: the "correct" side of the verdicts -------------------------------------------
+
+
+class ScriptedLM(torch.nn.Module):
+    """Says `script` then EOS, whatever the prompt: logits are one-hot (scaled to 50) on the next token."""
+
+    def __init__(self, tokenizer, script: str):
+        super().__init__()
+        self.ids = tokenizer(script, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        self.vocab = len(tokenizer)
+        self.weight = torch.nn.Parameter(torch.zeros(1))  # a device and a parameter count
+
+    def forward(self, input_ids, cache=None, use_cache=True):
+        produced = cache or 0
+        logits = torch.zeros(input_ids.shape[0], input_ids.shape[1], self.vocab)
+        logits[:, -1, self.ids[min(produced, len(self.ids) - 1)]] = 50.0
+        return SimpleNamespace(logits=logits, cache=produced + 1)
+
+
+def test_verdicts_of_a_model_that_always_answers_172():
+    _, tokenizer = build_model("student-tiny")
+    scripted = ScriptedLM(tokenizer, RIGHT)
+    records = [{"prompt": "23+58+91=", "answer": "172"}, {"prompt": "11+11+11=", "answer": "33"}]
+    app = build_app(scripted, scripted, tokenizer, records=records)
+    client = _serve(app)
+    try:
+        right = client.predict("23+58+91=", 0.0, 64, 1, 0, api_name="/compare")
+        wrong = client.predict("11+11+11", 0.0, 64, 1, 0, api_name="/compare")
+        unknown = client.predict("1+2=", 0.0, 64, 1, 0, api_name="/compare")
+        sampled = client.predict("23+58+91=", 1.0, 64, 3, 0, api_name="/compare")
+    finally:
+        client.close()
+        app.close(verbose=False)
+    assert right[0] == right[1] == RIGHT
+    assert [_verdict(s) for s in (right[2], wrong[2], unknown[2])] == ["correct", "wrong", "unknown"]
+    tokens = len(scripted.ids)  # the script and EOS: generation stops at EOS
+    assert f"{tokens} tokens" in right[2]
+    assert "correctness 1 · format 1 · steps add up 1" in right[2]
+    assert "verdict: 3 of 3 correct" in sampled[2] and "majority answer 172 (right), agreement 3/3 = 100%" in sampled[2]
+
+
+def test_answer_stream_stops_at_eos_and_counts_it():
+    _, tokenizer = build_model("student-tiny")
+    scripted = ScriptedLM(tokenizer, "<answer>7</answer>")
+    prompt_ids = tokenizer("3+4=", add_special_tokens=False, return_tensors="pt").input_ids
+    stream = AnswerStream(scripted, tokenizer, prompt_ids, k=2, max_new_tokens=48)
+    while not stream.done:
+        stream.step()
+    assert stream.texts == ["<answer>7</answer>"] * 2
+    assert stream.steps == 4 and stream.tokens == 8  # 3 tokens and EOS, twice
+    assert verdict(stream.texts[0], "7") == "correct" and verdict(stream.texts[0], None) == "unknown"
+    assert "verdict: 2 of 2 correct" in describe_answers(stream.texts, stream.tokens, stream.seconds, "7")
+
+
+def test_seeded_sampling_ignores_the_global_seed_and_other_threads():
+    model, tokenizer = build_model("student-tiny")
+    prompt_ids = tokenizer("23+58+91=", add_special_tokens=False, return_tensors="pt").input_ids
+
+    def sample(global_seed: int) -> list[str]:
+        torch.manual_seed(global_seed)  # what another user's code might do meanwhile
+        stream = AnswerStream(model, tokenizer, prompt_ids, k=2, temperature=1.0, max_new_tokens=24, seed=5)
+        while not stream.done:
+            stream.step()
+        return stream.texts
+
+    alone = sample(0)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(sample, range(8)))
+    assert all(texts == alone for texts in together)
+
+
+# --- Arena -----------------------------------------------------------------------------------------------
+
+
+def test_arena_reports_both_models_as_evaluate_would(served):
+    table, plot = served.client.predict(6, 3, api_name="/arena")
+    assert table["headers"][:3] == ["model", "parameters", "accuracy"] and "tokens/s" in table["headers"]
+    rows = [dict(zip(table["headers"], row)) for row in table["data"]]
+    assert [row["model"] for row in rows] == ["xs", "tiny"]
+    chosen = random.Random(3).sample(served.records, 6)
+    for row, model in zip(rows, (served.teacher, served.student)):
+        expected = evaluate(model, served.tokenizer, chosen, k=0, forced=False, max_new_tokens=64)
+        assert row["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-3)
+        assert row["mean length"] == pytest.approx(expected["mean_length"], abs=1e-3)
+        assert 0 <= row["format"] <= 1 and row["tokens/s"] > 0
+    assert plot is not None
+
+
+# --- Reward ---------------------------------------------------------------------------------------------
+
+
+def test_score_endpoint_explains_each_reward(served):
+    right = served.client.predict(RIGHT, "172", api_name="/score")
+    values = {row[0]: row[1] for row in right["data"]}
+    assert values == {"correctness": 1.0, "format": 1.0, "steps add up": 1.0}
+    wrong = served.client.predict(WRONG_STEP, "172", api_name="/score")
+    why = {row[0]: row[2] for row in wrong["data"]}
+    assert "3+8+1=13" in why["steps add up"] and "does not add up" in why["steps add up"]
+    with pytest.raises(AppError, match="reference"):
+        served.client.predict(RIGHT, "", api_name="/score")
+
+
+@pytest.mark.parametrize(
+    "completion,reference,reward,why",
+    [
+        (RIGHT, "172", "correctness", "answer 172 == 172"),
+        ("<think>3+8+1=12 1+2+5+9=17</think><answer>171</answer>", "172", "correctness", "answer 171 != 172"),
+        ("the answer is 172", "172", "correctness", "no <answer> tag"),
+        ("<answer>172", "172", "correctness", "<answer> is never closed"),
+        ("172</answer>", "172", "correctness", "</answer> without an <answer> before it"),
+        ("<answer>seven</answer>", "7", "correctness", "answer 'seven' is not a number"),
+        ("<answer>0172</answer>", " 172 ", "correctness", "answer 172 == 172"),
+        (RIGHT, "172", "format", "well formed"),
+        ("<think>3+8+1=12", "172", "format", "<think> is never closed"),
+        ("<answer>172</answer> and more", "172", "format", "text after </answer>"),
+        ("so <answer>172</answer>", "172", "format", "text before <answer>"),
+        ("<answer>1</answer><answer>2</answer>", "2", "format", "more than one answer"),
+        ("<think><answer>1</answer></think><answer>1</answer>", "1", "format", "a tag inside the scratchpad"),
+        (RIGHT, "172", "steps add up", "all 2 steps add up"),
+        ("<answer>172</answer>", "172", "steps add up", "no scratchpad"),
+        (WRONG_STEP, "172", "steps add up", "step 1: 3+8+1=13 does not add up (3+8+1 is 12)"),
+        ("<think>3+8+1=12 1+2+5+9=18</think><answer>182</answer>", "182", "steps add up", "step 2: 1+2+5+9=18 does not add up"),
+        ("<think>3+8+1=12 carry 1</think><answer>172</answer>", "172", "steps add up", "step 2: 'carry' is not a short sum"),
+        ("<think>²+1=3</think><answer>3</answer>", "3", "steps add up", "step 1: '²+1=3' is not a short sum"),
+        ("<think></think><answer>172</answer>", "172", "steps add up", "the scratchpad is empty"),
+        ("<think>3+8+1=12", "172", "steps add up", "never closed"),
+    ],
+)
+def test_reward_explanations(completion, reference, reward, why):
+    explained = {name: (value, reason) for name, value, reason in explain_rewards(completion, reference)}
+    assert why in explained[reward][1]
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        RIGHT,
+        WRONG_STEP,
+        "",
+        "<think>",
+        "</answer><answer>",
+        "<think>1+1=2</think>x<answer>2</answer>",
+        "<answer>2</answer>\n",
+        "1+1=2",
+    ],
+)
+def test_explained_values_are_the_library_rewards(completion):
+    _check_explanation(completion)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "1", "7", "+", "=", " ", "²", "x"]), max_size=30)
+)
+def test_explanations_hold_for_any_text(pieces):
+    _check_explanation("".join(pieces))
+
+
+def _check_explanation(completion: str) -> None:
+    explained = {name: (value, reason) for name, value, reason in explain_rewards(completion, "2")}
+    assert explained["correctness"][0] == correctness_reward([completion], answer=["2"])[0]
+    assert explained["format"][0] == format_reward([completion])[0]
+    assert explained["steps add up"][0] == (1.0 if steps_add_up(completion) else 0.0)
+    # The reason never contradicts the value.
+    assert ("well formed" in explained["format"][1]) == (explained["format"][0] == 1.0)
+    assert bool(re.fullmatch(r"answer \S+ == \S+", explained["correctness"][1])) == (explained["correctness"][0] == 1.0)
+    steps_fine = explained["steps add up"][1].startswith(("no scratchpad", "all "))
+    assert steps_fine == (explained["steps add up"][0] == 1.0)
+
+
+# --- load_run and `labkit demo` ------------------------------------------------------------------------
+
+
+def _finished(run_dir, folder: str, stage: str, name: str) -> None:
+    model, tokenizer = build_model(name)
+    save_model(model, tokenizer, run_dir / folder)
+    (run_dir / "stages").mkdir(exist_ok=True)
+    (run_dir / "stages" / f"{stage}.json").write_text(json.dumps({"checkpoint": str(run_dir / folder)}))
+
+
+def test_load_run_on_a_missing_folder_says_what_to_run(tmp_path):
+    with pytest.raises(LabkitError, match=r"labkit run --profile quick"):
+        load_run(tmp_path / "nowhere")
+
+
+def test_load_run_on_an_incomplete_folder_names_what_is_missing(tmp_path):
+    _finished(tmp_path, "teacher_base", "warmup_teacher", "student-xs")
+    with pytest.raises(LabkitError, match=r"no finished student .*student_base/.*labkit run --profile quick"):
+        load_run(tmp_path)
+
+
+def test_load_run_prefers_grpo_and_sequence_kd_and_skips_unfinished_stages(tmp_path):
+    _finished(tmp_path, "teacher_base", "warmup_teacher", "student-xs")
+    _finished(tmp_path, "teacher_grpo", "grpo_teacher", "student-xs")
+    _finished(tmp_path, "student_base", "warmup_student", "student-tiny")
+    model, tokenizer = build_model("student-tiny")
+    save_model(model, tokenizer, tmp_path / "student_sequence_kd")  # weights without a finished stage: stale
+    teacher, student, tokenizer, names = load_run(tmp_path, device="cpu")
+    assert names == ("teacher after GRPO", "student base")
+    assert teacher.config.hidden_size == 32 and student.config.hidden_size == 16
+    (tmp_path / "stages" / "student_sequence_kd.json").write_text("{}")
+    assert load_run(tmp_path, device="cpu")[3] == ("teacher after GRPO", "student: sequence KD")
+
+
+def test_labkit_demo_on_a_missing_run_is_one_error_line(capsys):
+    assert cli.main(["demo", "--run", "/nonexistent"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("labkit: error:") and "\n" not in error
+    assert "labkit run --profile quick" in error
+
+
+# --- 30 users at once ------------------------------------------------------------------------------------
+
+
+def test_thirty_concurrent_compares_all_answer_with_honest_verdicts(served):
+    """The app with its default queue and stream settings, 30 users at the same moment."""
+    records = served.records[:30]
+    app = build_app(served.teacher, served.student, served.tokenizer, records=served.records)
+    client = _serve(app)
+
+    def ask(record: dict) -> tuple[float, tuple]:
+        start = time.perf_counter()
+        result = client.submit(record["prompt"], 0.0, 48, 1, 0, api_name="/compare").result(timeout=300)
+        return time.perf_counter() - start, result
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(records)) as pool:
+            answered = list(pool.map(ask, records))
+    finally:
+        client.close()
+        app.close(verbose=False)
+    for record, (_, (teacher_text, student_text, teacher_stats, student_stats)) in zip(records, answered):
+        for text, stats in ((teacher_text, teacher_stats), (student_text, student_stats)):
+            assert text
+            assert _verdict(stats) == ("correct" if is_correct(text, record["answer"]) else "wrong")
+    latencies = sorted(seconds for seconds, _ in answered)
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    print(f"\n30 concurrent compare requests: median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s")
