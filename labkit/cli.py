@@ -5,7 +5,7 @@
     labkit eval MODEL [--problems N] [--k K]
     labkit data [--out data] [--check]
     labkit info
-    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share]
+    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--screenshot PNG]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
     demo.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
     demo.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    demo.add_argument(
+        "--screenshot", default=None, help="instead of serving: answer one problem in headless Chromium, save a PNG here"
+    )
     return parser
 
 
@@ -140,6 +143,15 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"labkit demo: no default run yet, serving the quick profile's models from {run_dir}")
     teacher, student, tokenizer, (teacher_name, student_name) = load_run(run_dir)
     app = build_app(teacher, student, tokenizer, teacher_name=teacher_name, student_name=student_name)
+    if args.screenshot:
+        from .screenshot import take_screenshot
+
+        launch(app, host=args.host, port=args.port, prevent_thread_lock=True, quiet=True)
+        try:
+            print(f"labkit demo: screenshot saved to {take_screenshot(app.local_url, args.screenshot)}")
+        finally:
+            app.close(verbose=False)
+        return
     launch(app, host=args.host, port=args.port, share=args.share)
 
 

@@ -31,6 +31,7 @@ import copy
 import inspect
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,6 +159,19 @@ def check_prompt(prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_cha
 # --- What the numbers under each answer say ------------------------------------------------------
 
 
+# A sum of small numbers: its answer is known even when it is not one of the records.
+_SUM_PROMPT = re.compile(r"\d{1,9}(?:\+\d{1,9}){1,9}=")
+
+
+def known_answer(prompt: str, references: dict[str, str]) -> str | None:
+    """The reference answer of `prompt`: from the records, else computed if the prompt is a sum, else None."""
+    if prompt in references:
+        return references[prompt]
+    if _SUM_PROMPT.fullmatch(prompt):
+        return str(sum(int(n) for n in prompt[:-1].split("+")))
+    return None
+
+
 def verdict(text: str, reference: str | None) -> str:
     """'correct' or 'wrong' against the reference answer, 'unknown' without one."""
     if reference is None:
@@ -176,10 +190,10 @@ def describe_answers(texts: list[str], tokens: int, seconds: float, reference: s
     form = format_reward(texts)
     steps = [1.0 if steps_add_up(t) else 0.0 for t in texts]
     if k == 1:
-        note = "not a test problem" if reference is None else f"reference {reference}"
+        note = "no known answer" if reference is None else f"reference {reference}"
         lines = [f"**verdict: {verdict(texts[0], reference)}** ({note})"]
     else:
-        tally = "unknown (not a test problem)" if correct is None else f"{int(sum(correct))} of {k} correct"
+        tally = "unknown (no known answer)" if correct is None else f"{int(sum(correct))} of {k} correct"
         lines = [f"**verdict: {tally}**"]
         majority = majority_answer(texts)
         if majority is None:
@@ -372,7 +386,7 @@ def build_app(
             seed=int(seed or 0),
         )
         streams = [AnswerStream(model, compare_tokenizer, prompt_ids, **settings) for _, model in models]
-        reference = reference_of.get(prompt)
+        reference = known_answer(prompt, reference_of)
         shown = 0.0
         while not all(stream.done for stream in streams):
             for stream in streams:  # the two models take turns, one token each
@@ -437,9 +451,11 @@ def build_app(
         gr.Markdown(f"# {teacher_name} vs {student_name}\nSums of three two-digit numbers, answered by both models at once.")
         with gr.Tab("Compare"):
             with gr.Row():
-                prompt = gr.Textbox(label="problem", placeholder="23+58+91=", max_length=max_prompt_chars, scale=4)
+                prompt = gr.Textbox(
+                    label="problem", placeholder="23+58+91=", max_length=max_prompt_chars, scale=4, elem_id="prompt"
+                )
                 random_button = gr.Button("random test problem", scale=1)
-                run_button = gr.Button("answer", variant="primary", scale=1)
+                run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
             gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
             with gr.Row():
                 temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
@@ -449,10 +465,12 @@ def build_app(
                 k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
                 seed = gr.Number(value=0, precision=0, label="seed (sampling)")
             columns = []
-            for name, model in models:
-                with gr.Column():
-                    gr.Markdown(model_card(name, model))
-                    columns.append((gr.Textbox(label=f"{name} answers", lines=3, interactive=False), gr.Markdown()))
+            with gr.Row(equal_height=False):  # the two models side by side
+                for role, (name, model) in zip(("teacher", "student"), models):
+                    with gr.Column():
+                        gr.Markdown(model_card(name, model), elem_id=f"{role}-card")
+                        answer_box = gr.Textbox(label=f"{name} answers", lines=3, interactive=False, elem_id=f"{role}-answer")
+                        columns.append((answer_box, gr.Markdown(elem_id=f"{role}-stats")))
             (teacher_text, teacher_stats), (student_text, student_stats) = columns
             gr.on(
                 [run_button.click, prompt.submit],

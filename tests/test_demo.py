@@ -95,9 +95,12 @@ def test_compare_streams_both_columns_and_reports_each_answer(served):
         assert int(re.search(r"(\d+) tokens ·", stats).group(1)) <= 16
 
 
-def test_compare_an_unknown_problem_has_an_unknown_verdict(served):
-    _, _, teacher_stats, student_stats = served.client.predict("12+34+56=", 0.0, 4, 1, 0, api_name="/compare")
+def test_compare_a_problem_with_no_known_answer_has_an_unknown_verdict(served):
+    _, _, teacher_stats, student_stats = served.client.predict("1234=", 0.0, 4, 1, 0, api_name="/compare")
     assert _verdict(teacher_stats) == _verdict(student_stats) == "unknown"
+    # A sum that is not in the records still has a known answer: it is computed.
+    _, _, teacher_stats, _ = served.client.predict("12+34+56=", 0.0, 4, 1, 0, api_name="/compare")
+    assert "reference 102" in teacher_stats
 
 
 def test_sample_k_shows_k_answers_and_their_agreement_reproducibly(served):
@@ -183,13 +186,15 @@ def test_verdicts_of_a_model_that_always_answers_172():
     try:
         right = client.predict("23+58+91=", 0.0, 64, 1, 0, api_name="/compare")
         wrong = client.predict("11+11+11", 0.0, 64, 1, 0, api_name="/compare")
-        unknown = client.predict("1+2=", 0.0, 64, 1, 0, api_name="/compare")
+        computed = client.predict("1+2=", 0.0, 64, 1, 0, api_name="/compare")  # not a record, but a sum
+        unknown = client.predict("12=", 0.0, 64, 1, 0, api_name="/compare")
         sampled = client.predict("23+58+91=", 1.0, 64, 3, 0, api_name="/compare")
     finally:
         client.close()
         app.close(verbose=False)
     assert right[0] == right[1] == RIGHT
-    assert [_verdict(s) for s in (right[2], wrong[2], unknown[2])] == ["correct", "wrong", "unknown"]
+    assert [_verdict(s) for s in (right[2], wrong[2], computed[2], unknown[2])] == ["correct", "wrong", "wrong", "unknown"]
+    assert "reference 3" in computed[2]
     tokens = len(scripted.ids)  # the script and EOS: generation stops at EOS
     assert f"{tokens} tokens" in right[2]
     assert "correctness 1 · format 1 · steps add up 1" in right[2]
