@@ -392,8 +392,13 @@ def test_thirty_concurrent_compares_all_answer_with_honest_verdicts(served):
         client.close()
         app.close(verbose=False)
     for record, (_, (teacher_text, student_text, teacher_stats, student_stats)) in zip(records, answered):
-        for text, stats in ((teacher_text, teacher_stats), (student_text, student_stats)):
-            assert text
+        # Each user got the answer to their own problem: what each model says to it alone, greedy.
+        prompt_ids = served.tokenizer(record["prompt"], add_special_tokens=False, return_tensors="pt").input_ids
+        for model, text, stats in ((served.teacher, teacher_text, teacher_stats), (served.student, student_text, student_stats)):
+            alone = AnswerStream(model, served.tokenizer, prompt_ids, max_new_tokens=48)
+            while not alone.done:
+                alone.step()
+            assert text == alone.texts[0]
             assert _verdict(stats) == ("correct" if is_correct(text, record["answer"]) else "wrong")
     latencies = sorted(seconds for seconds, _ in answered)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]

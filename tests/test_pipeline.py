@@ -168,6 +168,12 @@ def test_labkit_run_quick_end_to_end(tmp_path):
     for _, label in STUDENTS:  # the distillation stage's rows (trained, or skipped with a reason)
         assert label in result.stdout
     assert json.loads((out / "stages" / "teacher_traces.json").read_text())["samples"] == 800
+    # `labkit demo` serves this folder: the teacher after GRPO and the distilled student (or its base, if skipped).
+    from labkit.demo import build_app, load_run
+
+    teacher, student, tokenizer, names = load_run(out)
+    assert names[0] == "teacher after GRPO" and names[1] in ("student: sequence KD", "student base")
+    build_app(teacher, student, tokenizer, teacher_name=names[0], student_name=names[1])
     evaluation = json.loads((out / "stages" / "eval_teacher_base.json").read_text())
     assert 0.0 <= evaluation["accuracy"] <= 1.0 and evaluation["tokens_per_s"] > 0
 
