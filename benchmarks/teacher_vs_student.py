@@ -53,7 +53,9 @@ measured = {}
 for name, model in (("teacher", teacher), ("student", student), ("student int8", quantised)):
     ev = evaluate(model, tokenizer, records, k=0, forced=False)
     latency = answer_latency(model, tokenizer, records, problems=args.latency_problems)
-    measured[name] = {"parameters": count_parameters(model), "bytes": state_bytes(model), **ev, **latency}
+    # A quantised Linear hides its weights from .parameters(); it has as many as the float student.
+    parameters = count_parameters(student if model is quantised else model)
+    measured[name] = {"parameters": parameters, "bytes": state_bytes(model), **ev, **latency}
     m = measured[name]
     print(
         f"{name:<13} {m['parameters']:>10,} params {m['bytes'] / 1e6:>6.2f} MB  accuracy {m['accuracy']:>6.1%}  "
