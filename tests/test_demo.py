@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import cli
-from labkit.demo import AnswerStream, build_app, check_prompt, describe_answers, explain_rewards, launch, load_run, verdict
+from labkit.demo import AnswerStream, build_app, check_prompt, launch, load_run
 from labkit.evaluate import evaluate
+from labkit.explain import describe_answers, explain_rewards, verdict
 from labkit.models import build_model, save_model
 from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
 from labkit.runtime import LabkitError
