@@ -29,7 +29,6 @@ The words under each answer and in the Reward tab come from `labkit.explain`.
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import random
 import time
@@ -52,7 +51,7 @@ from .rewards import (
     format_reward,
 )
 from .runtime import LabkitError, pick_device
-from .sampling import generate_completions
+from .sampling import AnswerStream, generate_completions
 from .tasks import read_records, uses_scratchpad
 
 MAX_TEMPERATURE = 1.5
@@ -60,76 +59,6 @@ MAX_SAMPLES = 8  # k of "sample k"
 MAX_ARENA_PROBLEMS = 200
 MAX_COMPLETION_CHARS = 10_000  # Reward tab input
 ARENA_CHUNK = 50  # problems per batched call, so the progress bar moves
-
-
-# --- Generation, one token at a time ------------------------------------------------------------
-
-
-class AnswerStream:
-    """k answers of one model to one prompt, grown one token per `step()`.
-
-    The k rows share the prompt, so they need no padding and one batched forward
-    pass with the KV cache feeds them all. A row stops at EOS; the stream is done
-    when every row has stopped or `max_new_tokens` tokens were generated.
-    tokens counts EOS, like `Generation.lengths`; seconds is this model's compute time.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
-        prompt_ids: torch.Tensor,
-        *,
-        k: int = 1,
-        temperature: float = 0.0,
-        max_new_tokens: int = 48,
-        seed: int = 0,
-    ):
-        self.model, self.tokenizer = model, tokenizer
-        self.device = next(model.parameters()).device
-        # Recent transformers call the KV cache `cache`; older releases `past_key_values`.
-        self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        self.next_input = prompt_ids.to(self.device).repeat(k, 1)  # (k, P) at first, then (k, 1)
-        self.cache = None
-        self.temperature = temperature
-        self.max_new_tokens = max_new_tokens
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.answer_ids: list[list[int]] = [[] for _ in range(k)]
-        self.finished = [False] * k
-        self.steps = 0
-        self.seconds = 0.0
-
-    @property
-    def done(self) -> bool:
-        return all(self.finished) or self.steps >= self.max_new_tokens
-
-    @property
-    def tokens(self) -> int:
-        return sum(len(ids) for ids in self.answer_ids)
-
-    @property
-    def texts(self) -> list[str]:
-        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in self.answer_ids]
-
-    @torch.no_grad()
-    def step(self) -> None:
-        """One forward pass: the next token of every unfinished row."""
-        start = time.perf_counter()
-        output = self.model(input_ids=self.next_input, use_cache=True, **{self.cache_name: self.cache})
-        self.cache = getattr(output, self.cache_name)
-        logits = output.logits[:, -1, :].float()
-        if self.temperature > 0:
-            probabilities = torch.softmax(logits / self.temperature, dim=-1)
-            next_ids = torch.multinomial(probabilities, 1, generator=self.generator).squeeze(1)
-        else:
-            next_ids = logits.argmax(dim=-1)
-        for row, token in enumerate(next_ids.tolist()):
-            if not self.finished[row]:
-                self.answer_ids[row].append(token)
-                self.finished[row] = token == self.tokenizer.eos_token_id
-        self.next_input = next_ids.unsqueeze(1)
-        self.steps += 1
-        self.seconds += time.perf_counter() - start
 
 
 def check_prompt(prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int) -> str:

@@ -15,10 +15,15 @@ sampled tokens under the sampling policy come back too:
     logps[i, t] = log softmax(logits[i, t] / T)[completion_ids[i, t]]     (N, C)
 
 computed by one forward pass over prompt + completion, as TRL does.
+
+`AnswerStream` is the same sampling written out one token at a time (the KV cache
+carried by hand), for the demo, which shows answers as they grow.
 """
 
 from __future__ import annotations
 
+import inspect
+import time
 from dataclasses import dataclass
 
 import torch
@@ -164,6 +169,73 @@ def completion_logits(
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
     length = completion_ids.shape[1]
     return logits[:, -length - 1 : -1].float()
+
+
+class AnswerStream:
+    """k answers of one model to one prompt, grown one token per `step()`.
+
+    The k rows share the prompt, so they need no padding and one batched forward
+    pass with the KV cache feeds them all. A row stops at EOS; the stream is done
+    when every row has stopped or `max_new_tokens` tokens were generated.
+    tokens counts EOS, like `Generation.lengths`; seconds is this model's compute time.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        prompt_ids: torch.Tensor,
+        *,
+        k: int = 1,
+        temperature: float = 0.0,
+        max_new_tokens: int = 48,
+        seed: int = 0,
+    ):
+        self.model, self.tokenizer = model, tokenizer
+        self.device = next(model.parameters()).device
+        # Recent transformers call the KV cache `cache`; older releases `past_key_values`.
+        self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.next_input = prompt_ids.to(self.device).repeat(k, 1)  # (k, P) at first, then (k, 1)
+        self.cache = None
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.answer_ids: list[list[int]] = [[] for _ in range(k)]
+        self.finished = [False] * k
+        self.steps = 0
+        self.seconds = 0.0
+
+    @property
+    def done(self) -> bool:
+        return all(self.finished) or self.steps >= self.max_new_tokens
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(ids) for ids in self.answer_ids)
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in self.answer_ids]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One forward pass: the next token of every unfinished row."""
+        start = time.perf_counter()
+        output = self.model(input_ids=self.next_input, use_cache=True, **{self.cache_name: self.cache})
+        self.cache = getattr(output, self.cache_name)
+        logits = output.logits[:, -1, :].float()
+        if self.temperature > 0:
+            probabilities = torch.softmax(logits / self.temperature, dim=-1)
+            next_ids = torch.multinomial(probabilities, 1, generator=self.generator).squeeze(1)
+        else:
+            next_ids = logits.argmax(dim=-1)
+        for row, token in enumerate(next_ids.tolist()):
+            if not self.finished[row]:
+                self.answer_ids[row].append(token)
+                self.finished[row] = token == self.tokenizer.eos_token_id
+        self.next_input = next_ids.unsqueeze(1)
+        self.steps += 1
+        self.seconds += time.perf_counter() - start
 
 
 def _pad_and_cat(tensors: list[torch.Tensor], value: int, *, left: bool) -> torch.Tensor:

@@ -24,13 +24,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import cli
-from labkit.demo import AnswerStream, build_app, check_prompt, launch, load_run
+from labkit.demo import build_app, check_prompt, launch, load_run
 from labkit.evaluate import evaluate
 from labkit.explain import describe_answers, explain_rewards, verdict
 from labkit.models import build_model, save_model
 from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
 from labkit.runtime import LabkitError
-from labkit.sampling import generate_completions
+from labkit.sampling import AnswerStream, generate_completions
 from labkit.tasks import read_records
 
 RIGHT = "<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>"
