@@ -10,14 +10,13 @@ tokens/s, median and p95 latency of one answer at batch 1, and size in memory.
 """
 
 import argparse
-import io
 import warnings
 from pathlib import Path
 
 import torch
 
 from labkit.evaluate import answer_latency, evaluate
-from labkit.models import build_model, count_parameters, load_model
+from labkit.models import build_model, count_parameters, load_model, quantize_int8, state_dict_bytes
 from labkit.pipeline import default_runs_dir
 from labkit.tasks import read_records
 
@@ -37,15 +36,9 @@ def load(folder: str, fallback: str):
     return build_model(fallback)[0], f"fresh {fallback} (no {run / folder}: accuracy meaningless)"
 
 
-def state_bytes(model) -> int:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell()
-
-
 teacher, teacher_source = load("teacher_grpo", "teacher")
 student, student_source = load("student_sequence_kd", "student")
-quantised = torch.ao.quantization.quantize_dynamic(student, {torch.nn.Linear}, dtype=torch.qint8)
+quantised = quantize_int8(student)
 tokenizer = load_model(run / "teacher_grpo")[1] if (run / "teacher_grpo").exists() else build_model("teacher")[1]
 
 print(f"teacher: {teacher_source}\nstudent: {student_source}\n{len(records)} test problems, {torch.get_num_threads()} threads")
@@ -55,7 +48,7 @@ for name, model in (("teacher", teacher), ("student", student), ("student int8",
     latency = answer_latency(model, tokenizer, records, problems=args.latency_problems)
     # A quantised Linear hides its weights from .parameters(); it has as many as the float student.
     parameters = count_parameters(student if model is quantised else model)
-    measured[name] = {"parameters": parameters, "bytes": state_bytes(model), **ev, **latency}
+    measured[name] = {"parameters": parameters, "bytes": state_dict_bytes(model), **ev, **latency}
     m = measured[name]
     print(
         f"{name:<13} {m['parameters']:>10,} params {m['bytes'] / 1e6:>6.2f} MB  accuracy {m['accuracy']:>6.1%}  "

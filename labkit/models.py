@@ -142,3 +142,26 @@ def size_on_disk(path: str | os.PathLike) -> int:
     """Bytes of the weight files in a saved model folder."""
     path = Path(path)
     return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+
+
+def state_dict_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the model's state dict as `torch.save` writes it (works for quantised models too)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy with every `Linear` stored as int8 (PyTorch dynamic quantisation, CPU only).
+
+    Weights become 8-bit integers; activations are quantised on the fly, so no
+    retraining or calibration data is needed. `count_parameters` of the copy
+    misses the quantised weights (they are no longer parameters): count the original.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -87,3 +87,16 @@ def test_unknown_name_fails_clearly():
 def test_student_larger_than_teacher_fails_early():
     with pytest.raises(LabkitError, match="not smaller than the teacher"):
         check_sizes("teacher", "teacher-gpu")
+
+
+def test_int8_copy_is_smaller_and_close_to_the_original(student):
+    from labkit.models import quantize_int8, state_dict_bytes
+
+    model, tokenizer = student
+    quantised = quantize_int8(model)
+    assert state_dict_bytes(quantised) < state_dict_bytes(model) / 2
+    ids = tokenizer(["23+58+91="], return_tensors="pt").input_ids
+    with torch.no_grad():
+        original, approximate = model(ids).logits, quantised(ids).logits
+    assert (original - approximate).abs().max() < 0.1 * original.abs().max()
+    assert model.lm_head.__class__.__name__ == "Linear"  # the original is left as it was
