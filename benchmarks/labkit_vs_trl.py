@@ -10,7 +10,7 @@ import argparse
 import time
 import warnings
 
-from labkit.grpo_loop import GRPOConfig, train_grpo
+from labkit.grpo_loop import GRPOLoopConfig, train_grpo
 from labkit.models import build_model
 from labkit.tasks import read_records
 from labkit.trl_grpo import grpo_trainer
@@ -24,7 +24,7 @@ records = read_records("train")
 
 model, tokenizer = build_model(args.model)
 start = time.perf_counter()
-train_grpo(model, tokenizer, records, GRPOConfig(steps=args.steps))
+train_grpo(model, tokenizer, records, GRPOLoopConfig(max_steps=args.steps))
 labkit_seconds = (time.perf_counter() - start) / args.steps
 
 model, tokenizer = build_model(args.model)

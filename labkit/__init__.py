@@ -1,19 +1,29 @@
 """labkit: a notebook-first teaching lab for group rewards, GRPO and distillation.
 
-One concept a module:
-    tasks       the embedded task (column sums with a scratchpad) and its splits
-    tokenizer   the offline character tokenizer
-    models      tiny Llama configs by name; loading by name, folder or hub id
-    rewards     rule-based rewards with TRL's signature
-    sampling    batched group generation
-    pretrain    the warm-up that makes the base models
-    evaluate    accuracy, pass@k, maj@k, length, scratchpad use, tokens/s
-    grpo        group advantages and the clipped policy loss
-    grpo_loop   labkit's GRPO training loop (checkpoints, resume, evaluation)
-    widgets     the group explorer (ipywidgets)
-    exercises   checkers for the notebooks' exercises
-    pipeline    the headless run behind `labkit run`
-    runtime     seeds, devices, errors, memory
+One concept a module, from the bottom up (docs/design.md says what may import what):
+    runtime       seeds, devices, errors, memory
+    tasks         the embedded task (column sums with a scratchpad) and its splits
+    tokenizer     the offline character tokenizer
+    rewards       rule checks (verdict and reason) and rewards with TRL's signature
+    countdown     Countdown's expression verifier (never evals)
+    models        tiny Llama configs by name; loading by name, folder or hub id; sizes
+    sampling      batched group generation, per-token log-probs, streaming
+    evaluate      accuracy, pass@k, maj@k, length, scratchpad use, speed; `model_row`
+    training      the schedule and the supervised loop every method with a loss shares
+    pretrain      the warm-up that makes the base models
+    grpo          group advantages and the clipped policy loss
+    grpo_loop     labkit's GRPO training loop (checkpoints, resume, evaluation)
+    ppo           a minimal PPO step with a critic, to set beside GRPO; costs measures both
+    traces        rejection-sampled teacher traces and the judge that keeps them
+    distill       kd_loss and the distillation methods
+    trl_setup     TRL settings shared by every trainer; trl_grpo, trl_distill set TRL up
+    students      every way the lab makes a student, one recipe each
+    profiles      quick / default / gpu
+    stages        the run folder and the stage machinery
+    pipeline      the lab's stages, behind `labkit run`; report prints its table
+    explain       rule rewards in words; widgets the notebooks' dashboards
+    demo          the Gradio app; screenshot its picture; exercises the notebooks' checkers
+    cli           the `labkit` command
 """
 
 __version__ = "0.1.0"

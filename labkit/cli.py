@@ -84,7 +84,8 @@ def environment_report() -> dict:
 def _run(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from .pipeline import check_sizes, get_profile, run_pipeline
+    from .pipeline import run_pipeline
+    from .profiles import check_sizes, get_profile
 
     profile = get_profile(args.profile)
     if args.teacher or args.student:
@@ -134,9 +135,10 @@ def _info(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .demo import build_app, launch, load_run
+    from .demo import build_app, check_port, launch, load_run
     from .pipeline import default_runs_dir
 
+    check_port(args.port, args.host)  # before the models load: a bad port is a one-line error at once
     run_dir = Path(args.run) if args.run else default_runs_dir() / "default"
     if args.run is None and not run_dir.exists() and (default_runs_dir() / "quick").exists():
         run_dir = default_runs_dir() / "quick"

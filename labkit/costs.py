@@ -33,7 +33,7 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
     update, which is timed over `steps` repeats after one warm-up.
     """
     from .grpo import group_advantages
-    from .grpo_loop import GRPOConfig, grpo_update
+    from .grpo_loop import GRPOLoopConfig, grpo_update
     from .ppo import ValueModel, ppo_update
     from .rewards import correctness_reward
     from .sampling import generate_completions
@@ -54,7 +54,7 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
     held = [policy]
     if method == "grpo":
         advantages = group_advantages(rewards, generations)
-        config = GRPOConfig(num_generations=generations)
+        config = GRPOLoopConfig(num_generations=generations)
 
         def update() -> None:
             grpo_update(policy, policy_optimizer, generation, advantages, config)

@@ -284,11 +284,40 @@ def build_app(
     return app
 
 
+def check_port(port: int | None, host: str = "127.0.0.1") -> None:
+    """Nothing if the app can listen on `port` at `host` (None: gradio picks 7860 or the next free one), else a `LabkitError`."""
+    import errno
+    import socket
+
+    if port is None:
+        return
+    fix = "pass --port (port= in Python) with a free port, or leave it out to take 7860 or the next free one"
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise LabkitError(f"port {port!r} is not a whole number between 1 and 65535; {fix}")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return  # an unknown host: the server says so when it starts
+    # Bound as the server binds (SO_REUSEADDR), so a port a closed server left in TIME_WAIT still counts as free.
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LabkitError(f"port {port} on {host} is already in use; {fix}") from None
+            if error.errno == errno.EACCES:
+                raise LabkitError(f"port {port} needs administrator rights (ports below 1024 usually do); {fix}") from None
+            raise LabkitError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port") from None
+
+
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False, **kwargs) -> tuple:
     """Serve the app, locally and without a public link unless asked; returns what `Blocks.launch` does.
 
-    Blocks until interrupted unless `prevent_thread_lock=True` (tests, notebooks).
+    Blocks until interrupted unless `prevent_thread_lock=True` (tests, notebooks). A port out of
+    range or already taken is a `LabkitError` (see `check_port`) before gradio starts.
     """
+    check_port(port, host)
     kwargs.setdefault("ssr_mode", False)  # server-side rendering needs Node; the plain server is enough
     return app.launch(server_name=host, server_port=port, share=share, **kwargs)
 

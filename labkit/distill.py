@@ -2,11 +2,10 @@
 
 DeepSeek-R1's small models were made without RL: the large model wrote about
 800k answers, only the correct ones were kept, and the small models were
-fine-tuned on them. This module holds the pieces, at toy scale:
+fine-tuned on them. The traces come from `traces.py` (rejection sampling); this module holds what
+is learned from them, at toy scale:
 
-1. Teacher traces by rejection sampling (`teacher_traces`): k samples per
-   prompt, keep those the rule rewards mark correct and well formed.
-2. The divergence between token distributions (`kd_loss`), the generalised
+1. The divergence between token distributions (`kd_loss`), the generalised
    Jensen-Shannon divergence of GKD (Agarwal et al., 2024), as TRL defines it.
    With p_t the teacher's and p_s the student's next-token distribution at
    temperature T, and m = beta * p_t + (1 - beta) * p_s,
@@ -19,35 +18,32 @@ fine-tuned on them. This module holds the pieces, at toy scale:
    gradient of a divergence between softened distributions shrinks like 1/T^2;
    labkit does the same (`t_squared=True`), so changing T does not silently
    change the step size. TRL's trainers do not; at T = 1 the two are equal.
-3. Three labkit loops (`train_logit_kd`, `train_on_policy_kd`, and
+2. Three labkit methods (`train_logit_kd`, `train_on_policy_kd`, and
    `train_sequence_kd`, the plain-PyTorch twin of TRL's SFTTrainer in
-   `trl_distill.py`) sharing one config, so every method gets the same number
-   of optimiser steps on the same number of sequences.
+   `trl_distill.py`), each a step function run by `training.train_supervised`
+   on one `DistillConfig`, so every method gets the same number of optimiser
+   steps on the same number of sequences.
 
-Recipe on the CPU (DESIGN.md section 4): 4 samples per prompt at T = 0.8 keep
-about half; a ~100k student learns from the kept traces within a few hundred
-steps of batch 64.
+Recipe on the CPU (docs/design.md, "measured"): a ~100k student that already
+knows the scratchpad learns from the kept traces within a few hundred steps of batch 64.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from .pretrain import cosine_schedule, tokenize_pairs
-from .rewards import is_correct, is_well_formed, steps_add_up
-from .runtime import LabkitError, set_seed
+from .pretrain import completion_loss, tokenize_pairs, trim_padding
+from .rewards import is_correct
+from .runtime import LabkitError
 from .sampling import completion_logits, generate_completions
-from .tasks import completion, uses_scratchpad
+from .tasks import uses_scratchpad
+from .training import train_supervised
 
 # ---------------------------------------------------------------------------
 # The loss
@@ -100,168 +96,43 @@ def kd_loss(
 
 
 # ---------------------------------------------------------------------------
-# Teacher traces
-
-
-@dataclass
-class TraceConfig:
-    prompts: int = 4000  # training prompts to sample
-    samples_per_prompt: int = 4
-    temperature: float = 0.8
-    max_new_tokens: int = 48
-    batch_size: int = 512  # completions per generate call
-    check_steps: bool = False  # also reject traces with a scratchpad step that does not add up
-
-
-def teacher_traces(
-    teacher: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    records: list[dict],
-    config: TraceConfig | None = None,
-    *,
-    seed: int = 0,
-    progress: bool = False,
-) -> tuple[list[dict], dict]:
-    """Rejection sampling: k samples per prompt, keep the correct, well-formed, distinct ones.
-
-    Returns (traces, counts): traces are {prompt, completion, answer} dicts;
-    counts say how many samples were drawn, correct, well formed, right for
-    the wrong reasons (`wrong_steps`: right answer and form, a step that does
-    not add up; dropped only with `check_steps`), kept, and dropped as
-    duplicates (the same prompt and completion twice), and how the kept ones
-    look (scratchpad share, share equal to the generator's own trace).
-    """
-    config = config or TraceConfig()
-    set_seed(seed)
-    chosen = records[: config.prompts]
-    start = time.perf_counter()
-    traces, seen = [], set()
-    counts = dict(prompts=len(chosen), samples=0, correct=0, well_formed=0, wrong_steps=0, kept=0, duplicates=0)
-    canonical = 0
-    per_call = max(1, config.batch_size // config.samples_per_prompt)
-    batches = range(0, len(chosen), per_call)
-    for begin in tqdm(batches, desc="teacher traces", disable=not progress, mininterval=1.0):
-        batch = chosen[begin : begin + per_call]
-        generation = generate_completions(
-            teacher,
-            tokenizer,
-            [r["prompt"] for r in batch],
-            num_generations=config.samples_per_prompt,
-            temperature=config.temperature,
-            max_new_tokens=config.max_new_tokens,
-            batch_size=config.batch_size,
-        )
-        for row, text in enumerate(generation.texts):
-            record = batch[row // config.samples_per_prompt]
-            right, formed = is_correct(text, record["answer"]), is_well_formed(text)
-            counts["samples"] += 1
-            counts["correct"] += right
-            counts["well_formed"] += formed
-            if not (right and formed):
-                continue
-            if not steps_add_up(text):
-                counts["wrong_steps"] += 1
-                if config.check_steps:
-                    continue
-            if (record["prompt"], text) in seen:
-                counts["duplicates"] += 1
-                continue
-            seen.add((record["prompt"], text))
-            traces.append({"prompt": record["prompt"], "completion": text, "answer": record["answer"]})
-            canonical += "scratchpad" in record and text == completion(record, scratchpad=True)
-    counts["kept"] = len(traces)
-    counts["prompts_with_a_trace"] = len({t["prompt"] for t in traces})
-    counts["keep_rate"] = counts["kept"] / max(1, counts["samples"])
-    counts["scratchpad_share"] = sum(uses_scratchpad(t["completion"]) for t in traces) / max(1, len(traces))
-    counts["canonical_share"] = canonical / max(1, len(traces))
-    counts["seconds"] = round(time.perf_counter() - start, 1)
-    return traces, counts
-
-
-def ground_truth_traces(records: list[dict], limit: int | None = None) -> list[dict]:
-    """The control: the task generator's own scratchpads, one per prompt, no teacher involved."""
-    return [{"prompt": r["prompt"], "completion": completion(r, scratchpad=True), "answer": r["answer"]} for r in records[:limit]]
-
-
-def save_traces(traces: list[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(json.dumps(t) + "\n" for t in traces))
-    temporary.replace(path)
-    return path
-
-
-def load_traces(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        raise LabkitError(f"no traces at {path}; make them with labkit.distill.teacher_traces (or `labkit run`)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-# ---------------------------------------------------------------------------
-# The training loops
+# The training methods
 
 
 @dataclass
 class DistillConfig:
-    """One budget for every method: `steps` optimiser steps of `batch_size` sequences."""
+    """One budget for every method: `max_steps` optimiser steps of `batch_size` sequences."""
 
-    steps: int = 300
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_fraction: float = 0.05
-    max_grad_norm: float = 1.0
+    max_steps: int = 300  # optimiser steps (TRL's name)
+    batch_size: int = 64  # sequences a step (TRL: per_device_train_batch_size)
+    learning_rate: float = 1e-3  # peak AdamW learning rate, cosine to 10% after the warm-up
+    warmup_steps: int | float = 0.05  # linear warm-up: steps, or a share of max_steps below 1 (as TRL)
+    max_grad_norm: float = 1.0  # gradient clipping
     temperature: float = 1.0  # softmax temperature inside kd_loss
-    beta: float = 0.0  # logit KD on traces: forward KL
+    beta: float = 0.0  # logit KD on traces: 0 forward KL (TRL's name and meaning)
     on_policy_beta: float = 1.0  # on-policy KD: reverse KL, as in GKD and TRL's DistillationTrainer
     sample_temperature: float = 1.0  # the student's sampling temperature in on-policy KD
-    max_new_tokens: int = 48
-    seed: int = 0
+    max_completion_length: int = 48  # tokens the student may write in on-policy KD (the profile sets it once)
+    seed: int = 0  # which batches are drawn, and the student's samples
 
 
 def _train(
-    model: torch.nn.Module,
-    config: DistillConfig,
-    step_fn: Callable[[torch.Generator], tuple[torch.Tensor, dict]],
-    *,
-    callback: Callable[[dict], None] | None,
-    progress: bool,
-    description: str,
-    log_every: int,
+    model: torch.nn.Module, config: DistillConfig, step_fn, *, callback, progress: bool, description: str, log_every: int
 ) -> dict:
-    """The loop all labkit methods share: AdamW, warm-up then cosine, gradient clipping."""
-    set_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-    warmup = max(1, int(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, config.steps, warmup))
-    history, start = [], time.perf_counter()
-    model.train()
-    bar = tqdm(range(config.steps), desc=description, disable=not progress, mininterval=1.0)
-    for step in bar:
-        loss, metrics = step_fn(generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        if (step + 1) % log_every == 0 or step + 1 == config.steps:
-            metrics = {
-                "step": step + 1,
-                "loss": loss.item(),
-                "grad_norm": grad_norm.item(),
-                "learning_rate": scheduler.get_last_lr()[0],
-                "elapsed_s": round(time.perf_counter() - start, 2),
-                **metrics,
-            }
-            history.append(metrics)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if callback is not None:
-                callback(metrics)
-    model.eval()
-    seconds = time.perf_counter() - start
-    return {"history": history, "seconds": seconds, "steps": config.steps, "final_loss": history[-1]["loss"]}
+    """`training.train_supervised` with this config's budget."""
+    return train_supervised(
+        model,
+        step_fn,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        callback=callback,
+        log_every=log_every,
+        progress=progress,
+        description=description,
+    )
 
 
 def _batch_rows(count: int, config: DistillConfig, generator: torch.Generator) -> torch.Tensor:
@@ -272,11 +143,6 @@ def _tokenized(traces: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[
     if not traces:
         raise LabkitError("no traces to learn from: the teacher kept nothing (is it trained? try more prompts or samples)")
     return tokenize_pairs([(t["prompt"], t["completion"]) for t in traces], tokenizer)
-
-
-def _trim(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = int((ids != pad_token_id).sum(dim=1).max())  # right padding shared by the whole batch
-    return ids[:, :width], labels[:, :width]
 
 
 def train_sequence_kd(
@@ -293,15 +159,13 @@ def train_sequence_kd(
 
     L = -1/|C| sum_{t in C} log p_student(y_t | y_<t), C = completion tokens and EOS.
     """
-    from .pretrain import completion_loss
-
     config = config or DistillConfig()
     device = next(student.parameters()).device
     ids, labels = (x.to(device) for x in _tokenized(traces, tokenizer))
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         rows = _batch_rows(ids.shape[0], config, generator).to(device)
-        batch_ids, batch_labels = _trim(ids[rows], labels[rows], tokenizer.pad_token_id)
+        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
         return completion_loss(student, batch_ids, batch_labels, tokenizer.pad_token_id), {}
 
     return _train(student, config, step, callback=callback, progress=progress, description="sequence KD", log_every=log_every)
@@ -331,7 +195,7 @@ def train_logit_kd(
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         rows = _batch_rows(ids.shape[0], config, generator).to(device)
-        batch_ids, batch_labels = _trim(ids[rows], labels[rows], tokenizer.pad_token_id)
+        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
         attention_mask = (batch_ids != tokenizer.pad_token_id).long()
         mask = batch_labels[:, 1:] != -100  # logits at t score token t+1
         with torch.no_grad():
@@ -375,7 +239,7 @@ def train_on_policy_kd(
             tokenizer,
             [r["prompt"] for r in batch],
             temperature=config.sample_temperature,
-            max_new_tokens=config.max_new_tokens,
+            max_new_tokens=config.max_completion_length,
         )
         student.train()
         tensors = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)

@@ -152,3 +152,32 @@ def answer_latency(
         "latency_p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
         "tokens_per_s_batch1": tokens / sum(times),
     }
+
+
+def model_row(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict],
+    *,
+    k: int = 0,
+    forced: bool = False,
+    max_new_tokens: int = 48,
+    seed: int = 0,
+    latency_problems: int = 20,
+) -> dict:
+    """Everything one row of a comparison table says about a model, measured the same way everywhere
+    (`labkit run`'s table, notebooks 04-05, the benchmarks, the demo's Arena):
+
+    `evaluate` (accuracy, length, scratchpad use, tokens/s, and with k > 0 the
+    sampled metrics), `answer_latency` (batch 1), `parameters` (`count_parameters`),
+    `bytes` (the state dict as saved, int8 copies included) and `eval_seconds`.
+    """
+    from .models import count_parameters, state_dict_bytes
+
+    start = time.perf_counter()
+    row = evaluate(model, tokenizer, records, k=k, forced=forced, max_new_tokens=max_new_tokens, seed=seed)
+    row.update(answer_latency(model, tokenizer, records, problems=latency_problems, max_new_tokens=max_new_tokens))
+    row["parameters"] = count_parameters(model)
+    row["bytes"] = state_dict_bytes(model)
+    row["eval_seconds"] = round(time.perf_counter() - start, 1)
+    return row

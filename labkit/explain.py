@@ -1,9 +1,8 @@
 """Rule rewards in words: the verdict under an answer, and why each reward said what it said.
 
 The demo's Compare tab writes `describe_answers` under each column and its Reward
-tab shows `explain_rewards`. Values always come from `labkit.rewards`; the
-reasons retrace the same checks in the same order. Model output is untrusted:
-it is searched and split, never evaluated.
+tab shows `explain_rewards`. Values and reasons both come from `labkit.rewards`'
+`check_*` functions. Model output is untrusted: it is searched and split, never evaluated.
 """
 
 from __future__ import annotations
@@ -12,15 +11,12 @@ import re
 
 from .evaluate import majority_answer
 from .rewards import (
-    CLOSE_ANSWER,
-    CLOSE_THINK,
-    MAX_THOUGHT_CHARS,
-    OPEN_ANSWER,
-    OPEN_THINK,
+    check_answer,
+    check_format,
+    check_steps,
     correctness_reward,
     extract_answer,
     format_reward,
-    is_well_formed,
     normalize_answer,
     steps_add_up,
 )
@@ -86,77 +82,16 @@ def describe_answers(texts: list[str], tokens: int, seconds: float, reference: s
 # --- Reward explanations ---------------------------------------------------------------------------
 
 
-def _correctness_why(text: str, reference: str) -> str:
-    predicted = extract_answer(text)
-    if predicted is None:
-        if CLOSE_ANSWER in text:
-            return f"{CLOSE_ANSWER} without an {OPEN_ANSWER} before it"
-        return f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}" if OPEN_ANSWER in text else f"no {OPEN_ANSWER} tag"
-    predicted_norm, reference_norm = normalize_answer(predicted), normalize_answer(reference)
-    if reference_norm is None:
-        return f"reference {reference[:40]!r} is not a number"
-    if predicted_norm is None:
-        return f"answer {predicted[:40]!r} is not a number"
-    sign = "==" if predicted_norm == reference_norm else "!="
-    return f"answer {predicted_norm} {sign} {reference_norm}"
-
-
-def _format_why(text: str) -> str:
-    """Why `is_well_formed` says what it says, walking the same checks in the same order."""
-    if is_well_formed(text):
-        return "well formed: an optional <think>...</think>, then one <answer>...</answer>"
-    rest = text.strip()
-    if rest.startswith(OPEN_THINK):
-        close = rest.find(CLOSE_THINK)
-        if close < 0:
-            return f"{OPEN_THINK} is never closed with {CLOSE_THINK}"
-        if OPEN_THINK in rest[len(OPEN_THINK) : close] or OPEN_ANSWER in rest[len(OPEN_THINK) : close]:
-            return "a tag inside the scratchpad"
-        rest = rest[close + len(CLOSE_THINK) :].lstrip()
-    if not rest.startswith(OPEN_ANSWER):
-        return f"no {OPEN_ANSWER} tag" if OPEN_ANSWER not in rest else f"text before {OPEN_ANSWER}"
-    if not rest.endswith(CLOSE_ANSWER):
-        return f"text after {CLOSE_ANSWER}" if CLOSE_ANSWER in rest else f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}"
-    return "more than one answer, or a tag inside the answer"
-
-
-def _is_digits(text: str) -> bool:
-    return bool(text) and all("0" <= ch <= "9" for ch in text)  # ASCII only: str.isdigit accepts '²'
-
-
-def _steps_why(text: str) -> str:
-    """Why `steps_add_up` says what it says: the first step that fails, if any."""
-    rest = text.strip()
-    if not rest.startswith(OPEN_THINK):
-        return "no scratchpad, nothing to check"
-    close = rest.find(CLOSE_THINK)
-    if close < 0:
-        return f"the scratchpad is never closed with {CLOSE_THINK}"
-    if close > MAX_THOUGHT_CHARS:
-        return f"the scratchpad is longer than {MAX_THOUGHT_CHARS} characters"
-    steps = rest[len(OPEN_THINK) : close].split()
-    if not steps:
-        return "the scratchpad is empty"
-    for number, step in enumerate(steps, start=1):
-        if steps_add_up(f"{OPEN_THINK}{step}{CLOSE_THINK}"):  # the library's own check, one step at a time
-            continue
-        terms, _, total = step.partition("=")
-        numbers = terms.split("+")
-        if len(step) <= 60 and all(_is_digits(n) for n in (*numbers, total)) and sum(int(n) for n in numbers) != int(total):
-            return f"step {number}: {step} does not add up ({terms} is {sum(int(n) for n in numbers)})"
-        return f"step {number}: {step[:40]!r} is not a short sum like 3+8+1=12"
-    return f"all {len(steps)} steps add up"
-
-
 def explain_rewards(completion: str, reference: str) -> list[tuple[str, float, str]]:
     """(reward, value, why) for each rule reward of one completion.
 
-    The values come from `labkit.rewards`; the reasons retrace its checks.
-    The text is only searched and split, never evaluated.
+    Value and reason are the same `Verdict` of `labkit.rewards`' checks, so they
+    cannot disagree. The text is only searched and split, never evaluated.
     """
     reference = str(reference).strip()
-    return [
-        ("correctness", correctness_reward([completion], answer=[reference])[0], _correctness_why(completion, reference)),
-        ("format", format_reward([completion])[0], _format_why(completion)),
-        ("steps add up", 1.0 if steps_add_up(completion) else 0.0, _steps_why(completion)),
+    checks = [
+        ("correctness", check_answer(completion, reference)),
+        ("format", check_format(completion)),
+        ("steps add up", check_steps(completion)),
     ]
+    return [(name, 1.0 if verdict.ok else 0.0, verdict.reason) for name, verdict in checks]

@@ -60,6 +60,10 @@ def group_advantages(
         raise LabkitError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     groups = _as_groups(rewards, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
+    # In float32 the mean of eight 0.7s is not exactly 0.7, and dividing by std + eps
+    # would blow that rounding up to ~6e-4: a group with one reward gets exact zeros.
+    all_equal = groups.max(dim=1, keepdim=True).values == groups.min(dim=1, keepdim=True).values
+    centred = centred.masked_fill(all_equal, 0.0)
     if scale == "none" or group_size == 1:
         return centred.flatten()
     if scale == "group":

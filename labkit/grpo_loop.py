@@ -17,7 +17,6 @@ the same weights as a run that was never interrupted (same seed, CPU).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from .rewards import correctness_reward, format_reward
 from .runtime import LabkitError, set_seed
 from .sampling import generate_completions, per_token_logps
 from .tasks import uses_scratchpad
+from .training import SCHEDULES, lr_multiplier, warmup_step_count
 
 RewardFunction = Callable[..., list[float]]
 CHECKPOINT = "grpo_checkpoint.pt"
@@ -48,26 +48,33 @@ def reward_names(reward_funcs: Sequence[RewardFunction]) -> list[str]:
     return names
 
 
+# Fields of GRPOLoopConfig that TRL's GRPOConfig does not have (every other field
+# has TRL's name and meaning; tests/test_grpo.py checks it against trl.GRPOConfig).
+LABKIT_ONLY_FIELDS = ("prompts_per_step", "lr_schedule")
+
+
 @dataclass
-class GRPOConfig:
-    steps: int = 100
-    prompts_per_step: int = 8
-    num_generations: int = 8
-    temperature: float = 1.0
-    max_new_tokens: int = 40
-    learning_rate: float = 1e-4
-    lr_schedule: str = "constant"  # or "cosine" (to 10%), both after `warmup_steps` of linear warm-up
-    warmup_steps: int = 0
-    num_iterations: int = 1
-    beta: float = 0.0
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    max_grad_norm: float = 1.0
-    eval_every: int = 0  # 0: never; else evaluate greedy accuracy on `eval_records` every N steps
-    save_every: int = 0  # 0: only on interrupt and at the end; else also every N steps
-    seed: int = 0
+class GRPOLoopConfig:
+    """The settings of labkit's GRPO loop, named as `trl.GRPOConfig` names them."""
+
+    max_steps: int = 100  # optimiser steps (with num_iterations=1, one per sampled batch)
+    prompts_per_step: int = 8  # prompts a step; TRL counts completions (per_device_train_batch_size = this x G)
+    num_generations: int = 8  # G, the group size: completions sampled per prompt
+    temperature: float = 1.0  # sampling temperature (and of the log-probs scored)
+    max_completion_length: int = 40  # tokens a completion may have (the profile sets it once)
+    learning_rate: float = 1e-4  # AdamW, no weight decay (TRL's 1e-6 default suits pretrained LLMs, not these)
+    lr_schedule: str = "constant"  # or "cosine": to 10% (TRL's cosine_with_min_lr, min_lr_rate=0.1)
+    warmup_steps: int | float = 0  # linear warm-up: steps, or a share of max_steps below 1 (as TRL)
+    num_iterations: int = 1  # mu: updates on each sampled batch (1: the ratio is 1 and clipping never binds)
+    beta: float = 0.0  # weight of the k3 KL to a reference model (0: no reference model, TRL's default)
+    epsilon: float = 0.2  # clip range below 1
+    epsilon_high: float | None = None  # clip range above 1 (None: epsilon; DAPO uses 0.28)
+    loss_type: str = "dapo"  # how per-token losses are averaged: grpo | bnpo | dr_grpo | dapo
+    scale_rewards: str = "group"  # advantage scaling: group | batch | none (Dr. GRPO)
+    max_grad_norm: float = 1.0  # gradient clipping
+    eval_steps: int = 0  # evaluate greedy accuracy on eval_records every N steps (0: never)
+    save_steps: int = 0  # checkpoint every N steps (0: only on interrupt and at the end)
+    seed: int = 0  # prompts drawn, samples, and the global RNG
 
     def __post_init__(self) -> None:
         if self.num_generations < 2:
@@ -76,18 +83,14 @@ class GRPOConfig:
             raise LabkitError(f"unknown loss_type {self.loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
         if self.scale_rewards not in SCALES:
             raise LabkitError(f"unknown scale_rewards {self.scale_rewards!r}; choose one of {', '.join(SCALES)}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise LabkitError(f"unknown lr_schedule {self.lr_schedule!r}; choose 'constant' or 'cosine'")
+        if self.lr_schedule not in SCHEDULES:
+            raise LabkitError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
 
 
-def learning_rate_factor(step: int, config: GRPOConfig) -> float:
-    """Multiplier of the learning rate at `step` (0-based)."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.lr_schedule == "constant":
-        return 1.0
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+def learning_rate_factor(step: int, config: GRPOLoopConfig) -> float:
+    """Multiplier of the learning rate at `step` (0-based): `training.lr_multiplier` for this config."""
+    warmup = warmup_step_count(config.warmup_steps, config.max_steps)
+    return lr_multiplier(step, config.max_steps, warmup, config.lr_schedule)
 
 
 def save_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator, history: list[dict]) -> None:
@@ -110,7 +113,7 @@ def train_grpo(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     records: list[dict],
-    config: GRPOConfig,
+    config: GRPOLoopConfig,
     *,
     reward_funcs: Sequence[RewardFunction] = (correctness_reward, format_reward),
     reward_weights: Sequence[float] | None = None,
@@ -128,8 +131,8 @@ def train_grpo(
     TRL; a weight of 0 logs a reward without training on it), compute group
     advantages, then make `num_iterations` updates on that batch. Returns one
     metrics dict per step, named as TRL names them (plus `eval/...` every
-    `eval_every` steps); `callback(metrics)` sees each as it is made.
-    With `output_dir`, a checkpoint is written there every `save_every` steps,
+    `eval_steps` steps); `callback(metrics)` sees each as it is made.
+    With `output_dir`, a checkpoint is written there every `save_steps` steps,
     at the end, and on `KeyboardInterrupt`; `resume=True` continues from it.
     """
     weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
@@ -138,8 +141,8 @@ def train_grpo(
     names = reward_names(reward_funcs)
     if config.beta > 0 and ref_model is None:
         raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
-    if config.eval_every and not eval_records:
-        raise LabkitError("eval_every > 0 needs eval_records (held-out problems)")
+    if config.eval_steps and not eval_records:
+        raise LabkitError("eval_steps > 0 needs eval_records (held-out problems)")
     checkpoint = Path(output_dir) / CHECKPOINT if output_dir is not None else None
     if resume and checkpoint is None:
         raise LabkitError("resume=True needs output_dir, the folder holding the checkpoint")
@@ -162,23 +165,25 @@ def train_grpo(
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, scheduler, generator, history)
 
-    bar = tqdm(range(len(history), config.steps), desc="GRPO", disable=not progress, mininterval=1.0)
+    bar = tqdm(range(len(history), config.max_steps), desc="GRPO", disable=not progress, mininterval=1.0)
     try:
         for step in bar:
             metrics = _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_funcs, names, weights, ref_model)
             scheduler.step()
             metrics["step"] = step + 1
             metrics["learning_rate"] = scheduler.get_last_lr()[0]
-            if config.eval_every and (step + 1) % config.eval_every == 0:
+            if config.eval_steps and (step + 1) % config.eval_steps == 0:
                 rng = torch.get_rng_state()  # evaluation reseeds the global RNG; training must not notice
-                held_out = evaluate(model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_new_tokens)
+                held_out = evaluate(
+                    model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_completion_length
+                )
                 torch.set_rng_state(rng)
                 metrics.update({f"eval/{key}": held_out[key] for key in ("accuracy", "scratchpad_share", "mean_length")})
             history.append(metrics)
             bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['completions/mean_length']:.1f}")
             if callback is not None:
                 callback(metrics)
-            if config.save_every and (step + 1) % config.save_every == 0:
+            if config.save_steps and (step + 1) % config.save_steps == 0:
                 save()
     except KeyboardInterrupt:
         save()  # the last finished step; the interrupted one is dropped whole
@@ -187,7 +192,7 @@ def train_grpo(
     return history
 
 
-def grpo_update(model, optimizer, generation, advantages, config: GRPOConfig, ref_logps=None):
+def grpo_update(model, optimizer, generation, advantages, config: GRPOLoopConfig, ref_logps=None):
     """The learning half of a step: `num_iterations` updates on one sampled batch.
 
     Returns (loss, stats, entropy (N, C), grad_norm) of the last update.
@@ -207,7 +212,7 @@ def grpo_update(model, optimizer, generation, advantages, config: GRPOConfig, re
             epsilon=config.epsilon,
             epsilon_high=config.epsilon_high,
             loss_type=config.loss_type,
-            max_completion_length=config.max_new_tokens,
+            max_completion_length=config.max_completion_length,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -228,7 +233,7 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
         [r["prompt"] for r in batch],
         num_generations=config.num_generations,
         temperature=config.temperature,
-        max_new_tokens=config.max_new_tokens,
+        max_new_tokens=config.max_completion_length,
         return_logps=config.num_iterations > 1,
     )
     columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}

@@ -14,7 +14,7 @@ trainers, save_pretrained) works on them unchanged.
     student-xxs   24 x 1, 64               ~7.6k
     student-tiny  16 x 1, 48               ~3.8k
 
-Measured on 2 CPU cores (DESIGN.md section 4): the 1M model trains at about 0.1 s a
+Measured on 2 CPU cores (docs/design.md): the 1M model trains at about 0.1 s a
 step at batch 128; the 10M one about 6x slower, which is why it is GPU-only.
 """
 
@@ -134,8 +134,21 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 
 
 def count_parameters(model: torch.nn.Module) -> int:
-    """Number of distinct parameters (tied embeddings counted once)."""
-    return sum(p.numel() for p in model.parameters())
+    """Distinct parameters (tied embeddings counted once), as transformers' `num_parameters()`
+    counts them, plus the weights an int8 copy (`quantize_int8`) no longer lists as parameters."""
+    total = model.num_parameters() if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
+    for module in model.modules():
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
+            bias = module.bias()
+            total += module.weight().numel() + (bias.numel() if bias is not None else 0)
+    return total
+
+
+def config_parameters(name: str) -> int:
+    """Parameters of a named tiny model, counted on a weightless copy (the meta device): nothing is allocated."""
+    config = tiny_config(name, build_tokenizer())
+    with torch.device("meta"):
+        return count_parameters(LlamaForCausalLM(config))
 
 
 def size_on_disk(path: str | os.PathLike) -> int:
@@ -157,8 +170,9 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """A copy with every `Linear` stored as int8 (PyTorch dynamic quantisation, CPU only).
 
     Weights become 8-bit integers; activations are quantised on the fly, so no
-    retraining or calibration data is needed. `count_parameters` of the copy
-    misses the quantised weights (they are no longer parameters): count the original.
+    retraining or calibration data is needed. `count_parameters` counts the
+    quantised weights too; the copy's output layer no longer shares the
+    embedding's weights (one is int8, the other float), so it holds that matrix twice.
     """
     import warnings
 

@@ -6,7 +6,12 @@ completion into per-token advantages with GAE:
 
     delta_t = r_t + gamma V(s_{t+1}) - V(s_t)        (r_t = 0 except at the last token)
     A_t = delta_t + gamma lambda A_{t+1}              returns_t = A_t + V(s_t)
-    L = policy clipped surrogate (as GRPO's) + c_v * mean (V(s_t) - returns_t)^2
+    L = -mean ratio_t A_t + c_v * mean (V(s_t) - returns_t)^2     ratio_t = pi(a_t | s_t) / pi_old(a_t | s_t)
+
+The first term is the surrogate PPO clips (ratio_t to [1 - eps, 1 + eps]); with one
+update per batch (mu = 1), as here and in GRPO's default (`num_iterations=1`), pi_old
+is pi, the ratio is 1 and the clip never binds, so it is the plain policy gradient
+with per-token advantages.
 
 GRPO replaces V with the mean reward of a group of samples of the same prompt,
 so it holds no second network, computes no second forward/backward pass and
@@ -89,7 +94,11 @@ def ppo_update(
     *,
     value_coef: float = 0.5,
 ) -> dict:
-    """The learning half of a PPO step: critic values, GAE, both losses, both updates."""
+    """The learning half of a PPO step: critic values, GAE, both losses, one update of each model.
+
+    One update per batch, so the ratio is 1 and there is no clip to apply: the policy loss is
+    the plain policy gradient with per-token (normalised) advantages.
+    """
     input_ids = torch.cat([generation.prompt_ids, generation.completion_ids], dim=1)
     attention_mask = torch.cat([generation.prompt_mask, generation.completion_mask], dim=1)
     length = generation.completion_ids.shape[1]

@@ -15,37 +15,34 @@ numbers are random, there is nothing to learn in them):
 
     L = -1/|C| * sum_{t in C} log p(x_t | x_<t),   C = completion tokens and EOS
 
-Recipe (DESIGN.md section 4): batch 128, AdamW at lr 2e-3 with a short linear
-warm-up then cosine decay to 10%.
+Recipe (docs/design.md, "measured"): batch 128, AdamW at lr 2e-3 with a short
+linear warm-up then cosine decay to 10%; the loop is `training.train_supervised`.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from .runtime import set_seed
 from .tasks import completion
+from .training import train_supervised
 
 
 @dataclass
 class WarmupConfig:
-    steps: int = 1000
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.05
-    scratchpad_fraction: float = 0.2
-    max_grad_norm: float = 1.0
-    seed: int = 0
+    max_steps: int = 1000  # optimiser steps (TRL's name)
+    batch_size: int = 128  # sequences a step (TRL: per_device_train_batch_size)
+    learning_rate: float = 2e-3  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_steps: int | float = 0.05  # linear warm-up: steps, or a share of max_steps below 1 (as TRL)
+    scratchpad_fraction: float = 0.2  # share of the corpus written with the scratchpad
+    max_grad_norm: float = 1.0  # gradient clipping
+    seed: int = 0  # which batches are drawn, and which records get a scratchpad
 
 
 def warmup_corpus(records: list[dict], scratchpad_fraction: float, seed: int = 0) -> list[tuple[str, str]]:
@@ -74,20 +71,18 @@ def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerB
     return ids, targets
 
 
+def trim_padding(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the right padding every row of the batch shares. (B, L) -> (B, L')."""
+    width = int((ids != pad_token_id).sum(dim=1).max())
+    return ids[:, :width], labels[:, :width]
+
+
 def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
     """Mean cross-entropy of the labelled tokens. ids, labels: (B, L) right-padded."""
     attention_mask = (ids != pad_token_id).long()
     logits = model(input_ids=ids, attention_mask=attention_mask).logits  # (B, L, V)
     # Position t predicts token t+1.
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
-
-
-def cosine_schedule(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
-    """Learning-rate multiplier: linear warm-up, then cosine from 1 down to `floor`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def train_warmup(
@@ -101,50 +96,33 @@ def train_warmup(
     log_every: int = 50,
     description: str = "warm-up",
 ) -> dict:
-    """Train `model` in place on the warm-up corpus; returns the loss history and timing.
+    """Train `model` in place on the warm-up corpus (`training.train_supervised`).
 
-    `callback(metrics)` is called every `log_every` steps with
-    {step, loss, learning_rate, elapsed_s}.
+    Returns {history, seconds, steps, final_loss}; `callback(metrics)` is called
+    every `log_every` steps with {step, loss, grad_norm, learning_rate, elapsed_s}.
     """
-    set_seed(config.seed)
     device = next(model.parameters()).device
     ids, labels = tokenize_pairs(warmup_corpus(records, config.scratchpad_fraction, config.seed), tokenizer)
     ids, labels = ids.to(device), labels.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    warmup_steps = max(1, int(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, config.steps, warmup_steps))
-    generator = torch.Generator().manual_seed(config.seed)
 
-    model.train()
-    history = []
-    start = time.perf_counter()
-    running = None
-    bar = tqdm(range(config.steps), desc=description, disable=not progress, mininterval=1.0)
-    for step in bar:
+    def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         # Mixed batches matter: batches of only direct answers or only scratchpads
         # (cheaper, less padding) left the 1M model unable to use its scratchpad.
         rows = torch.randint(0, ids.shape[0], (config.batch_size,), generator=generator).to(device)
-        batch_ids, batch_labels = ids[rows], labels[rows]
-        width = int((batch_ids != tokenizer.pad_token_id).sum(dim=1).max())  # trim shared padding
-        loss = completion_loss(model, batch_ids[:, :width], batch_labels[:, :width], tokenizer.pad_token_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
+        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
+        return completion_loss(model, batch_ids, batch_labels, tokenizer.pad_token_id), {}
 
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        if (step + 1) % log_every == 0 or step + 1 == config.steps:
-            metrics = {
-                "step": step + 1,
-                "loss": round(running, 5),
-                "learning_rate": scheduler.get_last_lr()[0],
-                "elapsed_s": round(time.perf_counter() - start, 2),
-            }
-            history.append(metrics)
-            bar.set_postfix(loss=f"{running:.3f}")
-            if callback is not None:
-                callback(metrics)
-    model.eval()
-    elapsed = time.perf_counter() - start
-    return {"history": history, "final_loss": running, "seconds": elapsed, "steps": config.steps}
+    return train_supervised(
+        model,
+        step,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        callback=callback,
+        log_every=log_every,
+        progress=progress,
+        description=description,
+    )

@@ -8,20 +8,20 @@ float in [0, 1] per completion:
 
     reward_fn(completions, answer=[...], **kwargs) -> list[float]
 
+Each rule is one `check_*` function that returns a `Verdict(ok, reason)`: the
+reward is the verdict (`is_correct`, `is_well_formed`, `steps_add_up` drop the
+reason), and `explain.py` prints the reason, so the two can never disagree.
+
 Model output is untrusted text. These functions never `eval` it: tags are found
-with `str.find`/`rfind` (linear time, no regular-expression backtracking), and
-the Countdown verifier walks the syntax tree of a short, character-filtered
-expression with exact fractions and a magnitude cap. Every reward returns a
-float in [0, 1] for any input, quickly.
+with `str.find`/`rfind` (linear time, no regular-expression backtracking), the
+one regular expression has bounded repeats, and every reward returns a float in
+[0, 1] for any input, quickly. (Countdown's verifier is in `countdown.py`.)
 """
 
 from __future__ import annotations
 
-import ast
 import re
-from collections import Counter
-from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .runtime import LabkitError
 
@@ -82,13 +82,35 @@ def normalize_answer(answer: str) -> str | None:
     return ("" if digits == "0" else sign) + digits
 
 
-def is_correct(text: str, reference: str) -> bool:
-    """Is the final answer in `text` equal to `reference` after normalisation?"""
+class Verdict(NamedTuple):
+    """A rule's decision and the reason for it, in words a learner can read."""
+
+    ok: bool
+    reason: str
+
+
+def check_answer(text: str, reference: str) -> Verdict:
+    """Is the final answer in `text` equal to `reference` after normalisation? And why (not)."""
     predicted = extract_answer(text)
     if predicted is None:
-        return False
-    predicted_norm = normalize_answer(predicted)
-    return predicted_norm is not None and predicted_norm == normalize_answer(str(reference))
+        if CLOSE_ANSWER in text:
+            return Verdict(False, f"{CLOSE_ANSWER} without an {OPEN_ANSWER} before it")
+        return Verdict(
+            False, f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}" if OPEN_ANSWER in text else f"no {OPEN_ANSWER} tag"
+        )
+    predicted_norm, reference_norm = normalize_answer(predicted), normalize_answer(str(reference))
+    if reference_norm is None:
+        return Verdict(False, f"reference {str(reference)[:40]!r} is not a number")
+    if predicted_norm is None:
+        return Verdict(False, f"answer {predicted[:40]!r} is not a number")
+    if predicted_norm != reference_norm:
+        return Verdict(False, f"answer {predicted_norm} != {reference_norm}")
+    return Verdict(True, f"answer {predicted_norm} == {reference_norm}")
+
+
+def is_correct(text: str, reference: str) -> bool:
+    """Is the final answer in `text` equal to `reference`? (`check_answer` without the reason)"""
+    return check_answer(text, reference).ok
 
 
 def _check_columns(completions: list[Any], **columns: Any) -> None:
@@ -106,21 +128,32 @@ def correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any)
     return [1.0 if is_correct(completion_text(c), str(a)) else 0.0 for c, a in zip(completions, answer)]
 
 
-def is_well_formed(text: str) -> bool:
+def check_format(text: str) -> Verdict:
     """Optional `<think>...</think>`, then exactly one `<answer>...</answer>`, then nothing."""
-    text = text.strip()
-    if text.startswith(OPEN_THINK):
-        close = text.find(CLOSE_THINK)
+    rest = text.strip()
+    if rest.startswith(OPEN_THINK):
+        close = rest.find(CLOSE_THINK)
         if close < 0:
-            return False
-        thought = text[len(OPEN_THINK) : close]
+            return Verdict(False, f"{OPEN_THINK} is never closed with {CLOSE_THINK}")
+        thought = rest[len(OPEN_THINK) : close]
         if OPEN_THINK in thought or OPEN_ANSWER in thought:
-            return False
-        text = text[close + len(CLOSE_THINK) :].lstrip()
-    if not (text.startswith(OPEN_ANSWER) and text.endswith(CLOSE_ANSWER)):
-        return False
-    inner = text[len(OPEN_ANSWER) : -len(CLOSE_ANSWER)]
-    return not any(tag in inner for tag in (OPEN_ANSWER, CLOSE_ANSWER, OPEN_THINK, CLOSE_THINK))
+            return Verdict(False, "a tag inside the scratchpad")
+        rest = rest[close + len(CLOSE_THINK) :].lstrip()
+    if not rest.startswith(OPEN_ANSWER):
+        return Verdict(False, f"no {OPEN_ANSWER} tag" if OPEN_ANSWER not in rest else f"text before {OPEN_ANSWER}")
+    if not rest.endswith(CLOSE_ANSWER):
+        return Verdict(
+            False, f"text after {CLOSE_ANSWER}" if CLOSE_ANSWER in rest else f"{OPEN_ANSWER} is never closed with {CLOSE_ANSWER}"
+        )
+    inner = rest[len(OPEN_ANSWER) : -len(CLOSE_ANSWER)]
+    if any(tag in inner for tag in (OPEN_ANSWER, CLOSE_ANSWER, OPEN_THINK, CLOSE_THINK)):
+        return Verdict(False, "more than one answer, or a tag inside the answer")
+    return Verdict(True, "well formed: an optional <think>...</think>, then one <answer>...</answer>")
+
+
+def is_well_formed(text: str) -> bool:
+    """Does `text` have the expected shape? (`check_format` without the reason)"""
+    return check_format(text).ok
 
 
 def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -130,35 +163,43 @@ def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
 
 # One scratchpad step: digits joined by "+", "=", the total. Bounded lengths, no nested
 # quantifiers, so matching is linear in the (capped) text.
-_STEP = re.compile(r"\d{1,6}(?:\+\d{1,6}){0,15}=\d{1,7}")
+_STEP = re.compile(r"\d{1,6}(?:\+\d{1,6}){0,15}=\d{1,7}", re.ASCII)
 MAX_THOUGHT_CHARS = 2000
 
 
-def steps_add_up(text: str) -> bool:
+def check_steps(text: str) -> Verdict:
     """A process check: does every step of the scratchpad add up?
 
-    True for `<think>3+8+1=12 1+2+5+9=17</think>...` and for a completion with no
-    scratchpad (nothing to check); False when a step is wrong (`3+8+1=13`), is not
-    a sum at all, or the scratchpad is cut off or too long. It checks each step's
-    arithmetic, not that the steps use the right digits: a verifier that needs no
-    reference solution, unlike comparing with the task's own scratchpad.
+    Passes `<think>3+8+1=12 1+2+5+9=17</think>...` and a completion with no
+    scratchpad (nothing to check); fails when a step is wrong (`3+8+1=13`), is not
+    a sum at all, or the scratchpad is cut off, empty or too long. It checks each
+    step's arithmetic, not that the steps use the right digits: a verifier that
+    needs no reference solution, unlike comparing with the task's own scratchpad.
     """
-    text = text.strip()
-    if not text.startswith(OPEN_THINK):
-        return True
-    close = text.find(CLOSE_THINK)
-    if close < 0 or close > MAX_THOUGHT_CHARS:
-        return False
-    steps = text[len(OPEN_THINK) : close].split()
+    rest = text.strip()
+    if not rest.startswith(OPEN_THINK):
+        return Verdict(True, "no scratchpad, nothing to check")
+    close = rest.find(CLOSE_THINK)
+    if close < 0:
+        return Verdict(False, f"the scratchpad is never closed with {CLOSE_THINK}")
+    if close > MAX_THOUGHT_CHARS:
+        return Verdict(False, f"the scratchpad is longer than {MAX_THOUGHT_CHARS} characters")
+    steps = rest[len(OPEN_THINK) : close].split()
     if not steps:
-        return False
-    for step in steps:
+        return Verdict(False, "the scratchpad is empty")
+    for number, step in enumerate(steps, start=1):
         if not _STEP.fullmatch(step):
-            return False
+            return Verdict(False, f"step {number}: {step[:40]!r} is not a short sum like 3+8+1=12")
         terms, total = step.split("=")
-        if sum(int(t) for t in terms.split("+")) != int(total):
-            return False
-    return True
+        value = sum(int(t) for t in terms.split("+"))
+        if value != int(total):
+            return Verdict(False, f"step {number}: {step} does not add up ({terms} is {value})")
+    return Verdict(True, f"all {len(steps)} steps add up")
+
+
+def steps_add_up(text: str) -> bool:
+    """Does every scratchpad step add up? (`check_steps` without the reason)"""
+    return check_steps(text).ok
 
 
 def steps_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -196,74 +237,3 @@ def make_random_reward(probability: float, seed: int = 0):
         return [1.0 if rng.random() < probability else 0.0 for _ in completions]
 
     return random_reward
-
-
-# --- Countdown: reach a target with the given numbers ------------------------------------------
-
-MAX_EXPRESSION_CHARS = 100
-MAX_MAGNITUDE = 10**12
-ALLOWED_CHARACTERS = frozenset("0123456789+-*/() \t\n")
-OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
-
-
-class UnsafeExpression(ValueError):
-    """The expression is not a small arithmetic expression over integers."""
-
-
-def evaluate_expression(expression: str) -> tuple[Fraction, list[int]]:
-    """Value of `expression` and the integers it uses, without `eval`.
-
-    Grammar: non-negative integers, binary `+ - * /`, parentheses. Anything else
-    (names, calls, `**`, `//`, unary minus, floats) raises `UnsafeExpression`.
-    Division is exact (`Fraction`); division by zero and any intermediate value
-    beyond 10**12 raise too. The character filter and length cap run before
-    `ast.parse`, so the parser only ever sees at most 100 safe characters.
-    """
-    if len(expression) > MAX_EXPRESSION_CHARS:
-        raise UnsafeExpression(f"longer than {MAX_EXPRESSION_CHARS} characters")
-    if not expression.strip() or not set(expression) <= ALLOWED_CHARACTERS:
-        raise UnsafeExpression("only digits, + - * / ( ) and spaces are allowed")
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
-        raise UnsafeExpression(f"not an expression: {type(error).__name__}") from None
-    numbers: list[int] = []
-
-    def walk(node: ast.AST) -> Fraction:
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            numbers.append(node.value)
-            value = Fraction(node.value)
-        elif isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
-            left, right = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Div) and right == 0:
-                raise UnsafeExpression("division by zero")
-            value = OPERATORS[type(node.op)](left, right)
-        else:
-            raise UnsafeExpression(f"{type(node).__name__} is not allowed")
-        if abs(value) > MAX_MAGNITUDE:
-            raise UnsafeExpression("a value exceeds 10**12")
-        return value
-
-    try:
-        return walk(tree.body), numbers
-    except RecursionError:
-        raise UnsafeExpression("nested too deeply") from None
-
-
-def countdown_correct(text: str, numbers: list[int], target: int) -> bool:
-    """Does the final `<answer>` hold an expression that uses each given number
-    exactly once and equals `target`?"""
-    expression = extract_answer(text)
-    if expression is None:
-        return False
-    try:
-        value, used = evaluate_expression(expression)
-    except UnsafeExpression:
-        return False
-    return Counter(used) == Counter(int(n) for n in numbers) and value == target
-
-
-def countdown_reward(completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any) -> list[float]:
-    """1.0 when the answer expression reaches the target with each number once, else 0.0."""
-    _check_columns(completions, numbers=numbers, target=target)
-    return [1.0 if countdown_correct(completion_text(c), n, t) else 0.0 for c, n, t in zip(completions, numbers, target)]

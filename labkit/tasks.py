@@ -25,6 +25,7 @@ A second task (Countdown) fits the same shape: a dataclass with `name`,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -171,6 +172,12 @@ def read_records(split: str, data_dir: str | Path | None = None) -> list[dict]:
     if data_dir is not None:
         raise LabkitError(f"{path} does not exist; run `labkit data --out {data_dir}` to write the splits")
     return make_splits()[split]
+
+
+def split_digest(split: str, data_dir: str | Path | None = None) -> str:
+    """A short fingerprint of a split's records: a run reruns what was built on a split that changed."""
+    records = read_records(split, data_dir)
+    return hashlib.sha256("\n".join(json.dumps(r, separators=(",", ":")) for r in records).encode()).hexdigest()[:16]
 
 
 def load_split(split: str, data_dir: str | Path | None = None, limit: int | None = None) -> Dataset:

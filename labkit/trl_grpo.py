@@ -4,9 +4,9 @@ TRL is the tool people use at work; labkit's loop (`grpo_loop.py`) is the same
 algorithm written out to be read. This module sets TRL up for the lab's tiny
 models and checks that the two agree.
 
-The CPU settings that matter (each learned the hard way):
-- `bf16=False`: TRL's default asks for bfloat16, which the CPU path rejects;
-- `gradient_checkpointing=False`: nothing to save on a 1M model, and it slows steps;
+`trl_grpo_config` turns labkit's `GRPOLoopConfig` into TRL's `GRPOConfig` (the
+fields share TRL's names), on the CPU-safe settings of `trl_setup.py`. Two more
+settings matter:
 - `learning_rate` near 1e-4: TRL's 1e-6 default suits pretrained LLMs, and a model
   trained from scratch learns nothing with it;
 - `use_bias_correction_kl=False` when comparing with labkit (plain k3 KL, see grpo.py).
@@ -14,67 +14,69 @@ The CPU settings that matter (each learned the hard way):
 
 from __future__ import annotations
 
-import tempfile
-import warnings
+import dataclasses
 
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from .grpo import group_advantages, policy_loss
+from .grpo_loop import LABKIT_ONLY_FIELDS, GRPOLoopConfig
 from .rewards import correctness_reward, format_reward
 from .sampling import per_token_logps
+from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets
 
 
-def trl_grpo_config(output_dir: str | None = None, **overrides):
-    """A `trl.GRPOConfig` for labkit's tiny models: labkit's loop defaults, CPU-safe."""
-    import dataclasses
+def trl_grpo_config(config: GRPOLoopConfig | None = None, *, output_dir: str | None = None, **overrides):
+    """A `trl.GRPOConfig` with labkit's loop settings (`GRPOLoopConfig`, same names), CPU-safe.
 
+    Every field the two configs share is copied; `prompts_per_step` becomes TRL's
+    `per_device_train_batch_size` (which counts completions), labkit's schedule
+    TRL's `lr_scheduler_type`. `overrides` are TRL field names and win.
+    """
     from trl import GRPOConfig
 
-    settings = dict(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="labkit-trl-"),
-        per_device_train_batch_size=64,  # completions per step: 8 prompts x 8 generations
-        num_generations=8,
-        max_completion_length=40,
-        temperature=1.0,
-        learning_rate=1e-4,
-        lr_scheduler_type="constant",
-        beta=0.0,
-        loss_type="dapo",
-        bf16=False,
-        use_cpu=not torch.cuda.is_available(),
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-        seed=0,
-    )
-    # TRL turns checkpointing on by default; transformers 5 renamed the switch.
-    names = {f.name for f in dataclasses.fields(GRPOConfig)}
-    settings["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TRL itself still sets the old name
-        return GRPOConfig(**{**settings, **overrides})
+    config = config or GRPOLoopConfig()
+    shared = {f.name for f in dataclasses.fields(GRPOLoopConfig)} - set(LABKIT_ONLY_FIELDS) - {"eval_steps", "save_steps"}
+    schedule = {"lr_scheduler_type": "constant_with_warmup" if config.warmup_steps else "constant"}
+    if config.lr_schedule == "cosine":
+        schedule = {"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"min_lr_rate": 0.1}}
+    settings = {
+        **cpu_safe_settings(GRPOConfig, output_dir, seed=config.seed),
+        **{name: getattr(config, name) for name in shared},
+        "per_device_train_batch_size": config.prompts_per_step * config.num_generations,
+        **schedule,
+    }
+    return make_config(GRPOConfig, {**settings, **overrides})
 
 
-def grpo_trainer(model, tokenizer: PreTrainedTokenizerBase, records: list[dict], *, callbacks=(), reward_funcs=None, **overrides):
-    """A `GRPOTrainer` on labkit records (`prompt`, `answer`) with the rule rewards."""
-    from transformers import PrinterCallback
+def grpo_trainer(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict],
+    *,
+    config: GRPOLoopConfig | None = None,
+    callbacks=(),
+    reward_funcs=None,
+    **overrides,
+):
+    """A `GRPOTrainer` on labkit records (`prompt`, `answer`) with the rule rewards.
+
+    `config` is labkit's loop config (the same run through TRL); `overrides` are TRL field names.
+    """
     from trl import GRPOTrainer
 
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    quiet_datasets()
     data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in records])
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
         reward_funcs=list(reward_funcs or (correctness_reward, format_reward)),
-        args=trl_grpo_config(**overrides),
+        args=trl_grpo_config(config, **overrides),
         train_dataset=data,
         callbacks=list(callbacks),
     )
-    trainer.remove_callback(PrinterCallback)  # it prints every log line into the notebook
-    return trainer
+    return quiet(trainer)
 
 
 def agreement_on_one_batch(trainer, tokenizer: PreTrainedTokenizerBase, records: list[dict], seed: int = 0) -> dict:

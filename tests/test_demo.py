@@ -404,3 +404,59 @@ def test_thirty_concurrent_compares_all_answer_with_honest_verdicts(served):
     latencies = sorted(seconds for seconds, _ in answered)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     print(f"\n30 concurrent compare requests: median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s")
+
+
+# --- The port ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_port():
+    """A port something is already listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def _demo_error(capsys, *args: str) -> str:
+    # The run folder does not exist: the port is checked first, before any model loads.
+    assert cli.main(["demo", "--run", "/nonexistent", *args]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("labkit: error:") and "\n" not in error
+    assert "labkit run --profile quick" not in error, "the port must be checked before the run folder"
+    return error
+
+
+def test_labkit_demo_with_a_port_out_of_range_is_one_error_line(capsys):
+    error = _demo_error(capsys, "--port", "99999")
+    assert "port 99999 is not a whole number between 1 and 65535" in error and "--port" in error
+
+
+def test_labkit_demo_on_a_port_in_use_is_one_error_line(capsys, busy_port):
+    error = _demo_error(capsys, "--port", str(busy_port))
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in error and "--port" in error
+
+
+def _blank_app() -> gr.Blocks:
+    with gr.Blocks() as app:
+        gr.Markdown("labkit")
+    return app
+
+
+@pytest.mark.parametrize("port", [0, 99999, -1])
+def test_launch_refuses_a_port_out_of_range(port):
+    app = _blank_app()
+    try:
+        with pytest.raises(LabkitError, match=r"between 1 and 65535; pass --port"):
+            launch(app, port=port, prevent_thread_lock=True, quiet=True)
+    finally:
+        app.close(verbose=False)
+
+
+def test_launch_refuses_a_port_in_use(busy_port):
+    app = _blank_app()
+    try:
+        with pytest.raises(LabkitError, match=rf"port {busy_port} on 127.0.0.1 is already in use"):
+            launch(app, port=busy_port, prevent_thread_lock=True, quiet=True)
+    finally:
+        app.close(verbose=False)

@@ -1,24 +1,15 @@
-"""Distillation: kd_loss against its analytic limits and TRL, rejection sampling, and each method learning."""
+"""Distillation: kd_loss against its analytic limits and TRL, and each method learning (labkit's and TRL's)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from labkit import distill
-from labkit.distill import (
-    DistillConfig,
-    TraceConfig,
-    ground_truth_traces,
-    kd_loss,
-    load_traces,
-    save_traces,
-    teacher_traces,
-    token_divergence,
-)
+from labkit.distill import DistillConfig, kd_loss, token_divergence
 from labkit.models import build_model
 from labkit.runtime import LabkitError
-from labkit.sampling import Generation
-from labkit.tasks import ColumnSums, completion, read_records
+from labkit.tasks import read_records
+from labkit.traces import ground_truth_traces
 
 
 def _logits(seed: int, shape=(3, 5, 11), scale: float = 2.0) -> torch.Tensor:
@@ -117,69 +108,9 @@ def test_agrees_with_trl_distillation_trainer_loss(beta, temperature):
     assert torch.allclose(ours, trl_loss, atol=1e-5)
 
 
-# --- rejection sampling ---------------------------------------------------------------------------
-
-
-def _fake_generation(texts: list[str], prompts: list[str]) -> Generation:
-    empty = torch.zeros(len(texts), 1, dtype=torch.long)
-    return Generation(empty, empty, empty, empty, texts, prompts)
-
-
-def test_rejection_sampling_keeps_only_correct_well_formed_distinct_traces(monkeypatch):
-    task = ColumnSums()
-    records = [task.record((12, 34, 56)), task.record((99, 1, 5))]  # sums 102 and 105
-    right_think = completion(records[0], scratchpad=True)
-    samples = [
-        right_think,  # kept
-        right_think,  # a duplicate
-        "<answer>102</answer>",  # right and direct: kept
-        "<think>2+4+6=12</think><answer>101</answer>",  # wrong
-        "<answer>105</answer>",  # kept
-        "<answer>105</answer><answer>105</answer>",  # right answer, malformed
-        "<think>9+1+5=16 1+9+0+0=10</think><answer>105</answer>",  # right answer, a step that does not add up
-        "<think>",  # cut off
-    ]
-
-    def fake_generate(model, tokenizer, prompts, *, num_generations, **kwargs):
-        assert num_generations == 4
-        return _fake_generation(samples[: len(prompts) * 4], [p for p in prompts for _ in range(4)])
-
-    monkeypatch.setattr(distill, "generate_completions", fake_generate)
-    traces, counts = teacher_traces(None, None, records, TraceConfig(samples_per_prompt=4))
-    assert [t["completion"] for t in traces] == [right_think, "<answer>102</answer>", "<answer>105</answer>", samples[6]]
-    assert [t["answer"] for t in traces] == ["102", "102", "105", "105"]
-    assert counts["samples"] == 8 and counts["kept"] == 4 and counts["duplicates"] == 1
-    assert counts["correct"] == 6 and counts["well_formed"] == 6 and counts["wrong_steps"] == 1
-    assert counts["prompts_with_a_trace"] == 2
-    assert counts["canonical_share"] == pytest.approx(1 / 4)
-    assert counts["scratchpad_share"] == pytest.approx(2 / 4)
-
-    # With the process check, the trace that is right for the wrong reasons goes too.
-    strict, strict_counts = teacher_traces(None, None, records, TraceConfig(samples_per_prompt=4, check_steps=True))
-    assert [t["completion"] for t in strict] == [right_think, "<answer>102</answer>", "<answer>105</answer>"]
-    assert strict_counts["wrong_steps"] == 1 and strict_counts["kept"] == 3
-
-
-def test_traces_round_trip_through_a_file(tmp_path):
-    traces = ground_truth_traces(read_records("validation"), limit=5)
-    assert all(t["completion"].startswith("<think>") for t in traces)
-    assert load_traces(save_traces(traces, tmp_path / "t.jsonl")) == traces
-    with pytest.raises(LabkitError, match="no traces at"):
-        load_traces(tmp_path / "missing.jsonl")
-
-
-def test_a_real_teacher_yields_traces_that_pass_the_rewards():
-    from labkit.rewards import is_correct, is_well_formed
-
-    teacher, tokenizer = build_model("student-xs", seed=0)
-    traces, counts = teacher_traces(teacher, tokenizer, read_records("validation"), TraceConfig(prompts=16), seed=0)
-    assert counts["samples"] == 64 and counts["kept"] == len(traces)
-    assert all(is_correct(t["completion"], t["answer"]) and is_well_formed(t["completion"]) for t in traces)
-
-
 # --- each method learns ---------------------------------------------------------------------------
 
-STEPS = DistillConfig(steps=24, batch_size=16, learning_rate=1e-2, max_new_tokens=24)
+STEPS = DistillConfig(max_steps=24, batch_size=16, learning_rate=1e-2, max_completion_length=24)
 
 
 def _first_and_last_loss(result: dict) -> tuple[float, float]:
@@ -252,6 +183,6 @@ def test_same_seed_same_student():
     weights = []
     for _ in range(2):
         student, tokenizer = build_model("student-tiny", seed=0)
-        distill.train_sequence_kd(student, tokenizer, traces, DistillConfig(steps=3, batch_size=8))
+        distill.train_sequence_kd(student, tokenizer, traces, DistillConfig(max_steps=3, batch_size=8))
         weights.append(student.lm_head.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])

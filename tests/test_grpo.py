@@ -7,7 +7,7 @@ import torch
 
 from labkit.exercises import check_group_advantages
 from labkit.grpo import group_advantages, policy_loss, zero_std_fraction
-from labkit.grpo_loop import GRPOConfig, train_grpo
+from labkit.grpo_loop import GRPOLoopConfig, train_grpo
 from labkit.models import build_model
 from labkit.rewards import correctness_reward, format_reward, length_heuristic_reward
 from labkit.runtime import LabkitError
@@ -39,6 +39,36 @@ def test_all_equal_groups_get_zero_advantage_under_every_scale():
     rewards = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
     for scale in ("group", "batch", "none"):
         assert torch.equal(group_advantages(rewards, 3, scale=scale), torch.zeros(6))
+    # Rewards whose float32 mean rounds (eight 0.7s): still exactly 0, not ~6e-4.
+    for value in (0.7, 0.1, 1 / 3, 123.456):
+        tied = torch.full((8,), value)
+        for scale in ("group", "batch", "none"):
+            assert torch.equal(group_advantages(tied, 8, scale=scale), torch.zeros(8)), (value, scale)
+    # A tied group beside a mixed one: the tied group is 0, the mixed one is not.
+    mixed = group_advantages(torch.tensor([0.7] * 4 + [0.7, 0.2, 0.7, 0.2]), 4)
+    assert torch.equal(mixed[:4], torch.zeros(4)) and mixed[4:].abs().min() > 0.5
+
+
+def test_loop_config_uses_trls_names():
+    """Every field of labkit's loop config but the listed few has TRL's name (and, docs say, meaning)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from labkit.grpo_loop import LABKIT_ONLY_FIELDS
+
+    trl_fields = {f.name: f for f in dataclasses.fields(GRPOConfig)}
+    ours = {f.name for f in dataclasses.fields(GRPOLoopConfig)}
+    assert set(LABKIT_ONLY_FIELDS) <= ours
+    assert ours - set(LABKIT_ONLY_FIELDS) <= set(trl_fields), ours - set(LABKIT_ONLY_FIELDS) - set(trl_fields)
+    assert not set(LABKIT_ONLY_FIELDS) & set(trl_fields)  # a field TRL has should carry TRL's name
+    for name in ("max_completion_length", "num_generations", "scale_rewards", "loss_type", "beta", "epsilon", "epsilon_high"):
+        assert name in ours
+    for name in ("max_steps", "learning_rate"):
+        assert name in ours
+    # Where the meanings are the same, so are the defaults a learner meets.
+    for name in ("num_generations", "scale_rewards", "loss_type", "beta", "epsilon", "epsilon_high", "num_iterations"):
+        assert getattr(GRPOLoopConfig(), name) == trl_fields[name].default, name
 
 
 def test_matches_trls_formula_on_random_rewards():
@@ -61,7 +91,7 @@ def test_not_divisible_and_bad_arguments_fail_clearly():
     with pytest.raises(LabkitError, match="1-D"):
         group_advantages(torch.zeros(2, 2), 2)
     with pytest.raises(LabkitError, match="at least 2"):
-        GRPOConfig(num_generations=1)
+        GRPOLoopConfig(num_generations=1)
 
 
 def test_zero_std_fraction():
@@ -147,7 +177,7 @@ def test_clipping_and_k3_kl():
 def test_train_grpo_runs_logs_trl_names_and_is_deterministic(student):
     model, tokenizer = student
     records = read_records("train")[:50]
-    config = GRPOConfig(steps=2, prompts_per_step=2, num_generations=4, max_new_tokens=8, num_iterations=2)
+    config = GRPOLoopConfig(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, num_iterations=2)
     funcs = [correctness_reward, format_reward, length_heuristic_reward]
     history = train_grpo(model, tokenizer, records, config, reward_funcs=funcs, reward_weights=[1.0, 1.0, 0.0])
     assert len(history) == 2
@@ -171,9 +201,9 @@ def test_train_grpo_runs_logs_trl_names_and_is_deterministic(student):
 def test_train_grpo_checks_its_arguments(student):
     model, tokenizer = student
     with pytest.raises(LabkitError, match="reward weights"):
-        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1), reward_weights=[1.0])
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1), reward_weights=[1.0])
     with pytest.raises(LabkitError, match="reference model"):
-        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1, beta=0.1))
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1, beta=0.1))
 
 
 def test_reward_names_are_unique_and_partials_have_one():
@@ -193,8 +223,8 @@ def test_reward_names_are_unique_and_partials_have_one():
 
 
 def _tiny_loop_config(**overrides):
-    base = dict(steps=4, prompts_per_step=2, num_generations=2, max_new_tokens=6, learning_rate=1e-3)
-    return GRPOConfig(**{**base, **overrides})
+    base = dict(max_steps=4, prompts_per_step=2, num_generations=2, max_completion_length=6, learning_rate=1e-3)
+    return GRPOLoopConfig(**{**base, **overrides})
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
@@ -224,7 +254,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 def test_held_out_evaluation_every_n_steps_does_not_change_training(student):
     model, tokenizer = student
     records, held_out = read_records("train")[:30], read_records("validation")[:4]
-    with_eval = train_grpo(model, tokenizer, records, _tiny_loop_config(eval_every=2), eval_records=held_out)
+    with_eval = train_grpo(model, tokenizer, records, _tiny_loop_config(eval_steps=2), eval_records=held_out)
     assert [("eval/accuracy" in m) for m in with_eval] == [False, True, False, True]
     plain_model, _ = build_model("student")
     plain = train_grpo(plain_model, tokenizer, records, _tiny_loop_config())
@@ -234,7 +264,7 @@ def test_held_out_evaluation_every_n_steps_does_not_change_training(student):
 def test_learning_rate_schedule():
     from labkit.grpo_loop import learning_rate_factor
 
-    config = GRPOConfig(steps=10, warmup_steps=2, lr_schedule="cosine")
+    config = GRPOLoopConfig(max_steps=10, warmup_steps=2, lr_schedule="cosine")
     factors = [learning_rate_factor(s, config) for s in range(10)]
     assert factors[0] == 0.5 and factors[1] == 1.0
     assert (
@@ -242,14 +272,14 @@ def test_learning_rate_schedule():
         and factors[-1] > 0.1
         and factors == sorted(factors[:2]) + sorted(factors[2:], reverse=True)
     )
-    assert learning_rate_factor(5, GRPOConfig(steps=10)) == 1.0
+    assert learning_rate_factor(5, GRPOLoopConfig(max_steps=10)) == 1.0
     with pytest.raises(LabkitError, match="lr_schedule"):
-        GRPOConfig(lr_schedule="linear")
+        GRPOLoopConfig(lr_schedule="linear")
 
 
 def test_loop_argument_errors(student):
     model, tokenizer = student
     with pytest.raises(LabkitError, match="eval_records"):
-        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1, eval_every=1))
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1, eval_steps=1))
     with pytest.raises(LabkitError, match="output_dir"):
-        train_grpo(model, tokenizer, read_records("train")[:5], GRPOConfig(steps=1), resume=True)
+        train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1), resume=True)

@@ -4,8 +4,17 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from labkit.models import MODEL_CONFIGS, build_model, count_parameters, load_model, save_model, size_on_disk
-from labkit.pipeline import _config_parameters, check_sizes
+from labkit.models import (
+    MODEL_CONFIGS,
+    build_model,
+    config_parameters,
+    count_parameters,
+    load_model,
+    quantize_int8,
+    save_model,
+    size_on_disk,
+)
+from labkit.profiles import check_sizes
 from labkit.runtime import LabkitError
 from labkit.tokenizer import build_tokenizer
 
@@ -15,10 +24,19 @@ def test_named_sizes_and_the_one_tenth_rule():
     assert 1.0e6 < counts["teacher"] < 1.1e6
     assert counts["student"] <= counts["teacher"] / 10
     assert counts["student-gpu"] <= counts["teacher-gpu"] / 10
-    # The parameter count the pipeline checks without building models agrees.
+    # The count the profiles check on weightless (meta-device) copies agrees, and is transformers' own.
     for name in MODEL_CONFIGS:
         model = build_model(name)[0]
-        assert _config_parameters(model.config) == counts[name]
+        assert config_parameters(name) == counts[name] == model.num_parameters()
+
+
+def test_an_int8_copy_still_counts_its_quantised_weights():
+    model = build_model("student")[0]
+    quantised = quantize_int8(model)
+    assert sum(p.numel() for p in quantised.parameters()) < count_parameters(model)  # what .parameters() hides
+    # Every weight is counted; the int8 output layer no longer shares the float embedding, so that matrix counts twice.
+    embedding = model.get_input_embeddings().weight.numel()
+    assert count_parameters(quantised) == count_parameters(model) + embedding
 
 
 def test_same_seed_same_weights_other_seed_other_weights():

@@ -8,24 +8,27 @@ import pytest
 import torch
 
 from labkit.cli import main
-from labkit.distill import DistillConfig, TraceConfig
-from labkit.grpo_loop import GRPOConfig
+from labkit.distill import DistillConfig
+from labkit.grpo_loop import GRPOLoopConfig
 from labkit.models import load_model
-from labkit.pipeline import PROFILES, STUDENTS, Profile, get_profile, run_pipeline
+from labkit.pipeline import run_pipeline
 from labkit.pretrain import WarmupConfig, train_warmup
+from labkit.profiles import PROFILES, Profile, get_profile
 from labkit.runtime import LabkitError
+from labkit.students import STUDENT_RECIPES
 from labkit.tasks import read_records
+from labkit.traces import TraceConfig
 
 TINY = Profile(
     name="tiny",
-    teacher_warmup=WarmupConfig(steps=4, batch_size=8),
-    student_warmup=WarmupConfig(steps=4, batch_size=8),
-    grpo=GRPOConfig(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=8),
-    traces=TraceConfig(prompts=8, samples_per_prompt=2, max_new_tokens=8),
-    distill=DistillConfig(steps=2, batch_size=4, max_new_tokens=8),
+    teacher_warmup=WarmupConfig(max_steps=4, batch_size=8),
+    student_warmup=WarmupConfig(max_steps=4, batch_size=8),
+    grpo=GRPOLoopConfig(max_steps=2, prompts_per_step=2, num_generations=2),
+    traces=TraceConfig(prompts=8, samples_per_prompt=2),
+    distill=DistillConfig(max_steps=2, batch_size=4),
     eval_problems=6,
     eval_k=2,
-    max_new_tokens=8,
+    max_completion_length=8,
 )
 
 
@@ -42,7 +45,7 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
         "grpo_teacher",
         "eval_teacher_grpo",
         "teacher_traces",
-        *(f"{prefix}student_{method}" for method, _ in STUDENTS for prefix in ("", "eval_")),
+        *(f"{prefix}student_{method}" for method in STUDENT_RECIPES for prefix in ("", "eval_")),
     ):
         assert (folder / "stages" / f"{stage}.json").exists()
     for checkpoint in ("teacher_base", "student_base", "teacher_grpo"):
@@ -52,13 +55,19 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
     assert sum(entry["stage"] == "grpo_teacher" for entry in logged) == 2  # one line per GRPO step
     assert "greedy acc" in capsys.readouterr().out
 
-    # Students that learn from nothing but the student base always exist; the untrained
-    # teacher keeps few or no traces, and students that need them say they were skipped.
+    # Students that learn from nothing but the student base (or a teacher's grading) always exist.
     for method in ("on_policy_kd", "grpo", "ground_truth"):
         assert (folder / f"student_{method}" / "model.safetensors").exists()
+    # The untrained teacher keeps no traces (4 steps of warm-up get nothing right), so the
+    # students that need them are skipped with a reason, and leave no checkpoint behind.
+    assert first["teacher_traces"]["kept"] == 0
     for method in ("sequence_kd", "logit_kd"):
-        assert first[f"student_{method}"].get("skipped") or (folder / f"student_{method}" / "model.safetensors").exists()
+        assert "teacher kept no correct traces" in first[f"student_{method}"]["skipped"]
+        assert not (folder / f"student_{method}").exists()
     assert first["eval_student_grpo"]["problems"] == TINY.eval_problems
+    # Every row of the table is measured the same way (evaluate.model_row).
+    for stage in ("eval_teacher_base", "eval_student_grpo"):
+        assert {"accuracy", "latency_ms", "tokens_per_s", "parameters", "bytes"} <= set(first[stage])
 
     second = run_pipeline(TINY, folder, seed=1)
     assert "reusing" in capsys.readouterr().out
@@ -70,7 +79,7 @@ def test_a_changed_stage_reruns_with_every_later_stage_and_nothing_before(tmp_pa
 
     run_pipeline(TINY, tmp_path / "run", seed=1, until="teacher_traces")
     capsys.readouterr()
-    longer_grpo = dataclasses.replace(TINY, grpo=dataclasses.replace(TINY.grpo, steps=3))
+    longer_grpo = dataclasses.replace(TINY, grpo=dataclasses.replace(TINY.grpo, max_steps=3))
     results = run_pipeline(longer_grpo, tmp_path / "run", seed=1, until="grpo_teacher")
     out = capsys.readouterr().out
     assert "warmup_teacher: reusing" in out and "eval_student_base: reusing" in out
@@ -97,7 +106,7 @@ def test_same_seed_same_weights_and_metrics(tmp_path):
 def test_warmup_lowers_the_loss(student):
     model, tokenizer = student
     summary = train_warmup(
-        model, tokenizer, read_records("train"), WarmupConfig(steps=40, batch_size=32), progress=False, log_every=5
+        model, tokenizer, read_records("train"), WarmupConfig(max_steps=40, batch_size=32), progress=False, log_every=5
     )
     losses = [h["loss"] for h in summary["history"]]
     assert losses[-1] < losses[0] * 0.8
@@ -105,7 +114,7 @@ def test_warmup_lowers_the_loss(student):
 
 def test_a_folder_made_with_another_seed_is_not_silently_mixed(tmp_path):
     run_pipeline(TINY, tmp_path / "run", seed=1, verbose=False, until="warmup_teacher")
-    with pytest.raises(LabkitError, match="another profile or seed"):
+    with pytest.raises(LabkitError, match="made with seed 1, not 2; pass --seed 1"):
         run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, until="data")
     run_pipeline(TINY, tmp_path / "run", seed=2, verbose=False, force=True, until="data")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2
@@ -165,7 +174,9 @@ def test_labkit_run_quick_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "teacher after GRPO" in result.stdout
-    for _, label in STUDENTS:  # the distillation stage's rows (trained, or skipped with a reason)
+    for label in (
+        recipe.label for recipe in STUDENT_RECIPES.values()
+    ):  # the distillation stage's rows (trained, or skipped with a reason)
         assert label in result.stdout
     assert json.loads((out / "stages" / "teacher_traces.json").read_text())["samples"] == 800
     # `labkit demo` serves this folder: the teacher after GRPO and the distilled student (or its base, if skipped).
@@ -180,7 +191,7 @@ def test_labkit_run_quick_end_to_end(tmp_path):
 
 def test_students_learn_from_the_kept_traces_and_a_teacher_that_keeps_none_is_reported(tmp_path, monkeypatch, capsys):
     import labkit.pipeline as pipeline
-    from labkit.distill import ground_truth_traces
+    from labkit.traces import ground_truth_traces
 
     # A teacher that keeps nothing: both trace students are skipped with a reason, the run goes on.
     monkeypatch.setattr(pipeline, "teacher_traces", lambda *a, **k: ([], {"kept": 0}))
@@ -198,3 +209,75 @@ def test_students_learn_from_the_kept_traces_and_a_teacher_that_keeps_none_is_re
         assert results[f"student_{method}"]["parameters"] < results["grpo_teacher"]["parameters"] / 10
         assert (tmp_path / "some" / f"student_{method}" / "model.safetensors").exists()
         assert results[f"eval_student_{method}"]["problems"] == TINY.eval_problems
+
+
+def test_editing_a_data_split_reruns_what_was_built_on_it(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import labkit.tasks
+
+    data = tmp_path / "data"
+    shutil.copytree(labkit.tasks.DATA_DIR, data)
+    monkeypatch.setattr(labkit.tasks, "DATA_DIR", data)
+    run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
+    run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
+    assert "warmup_teacher: reusing" in capsys.readouterr().out
+    lines = (data / "train.jsonl").read_text().splitlines(keepends=True)
+    (data / "train.jsonl").write_text("".join(lines[:-1]))  # one training problem fewer
+    results = run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
+    out = capsys.readouterr().out
+    assert "data: reusing" not in out and "warmup_teacher: reusing" not in out
+    assert results["data"]["train"]["problems"] == len(lines) - 1
+
+
+def test_a_new_student_method_is_one_entry(tmp_path, monkeypatch, capsys):
+    """Register a recipe: the run trains and evaluates it, and the table has its row."""
+    from labkit.students import StudentRecipe
+
+    trained = []
+
+    def nudge(student, tokenizer, inputs, callback, progress):  # a "method" that trains nothing, observably
+        trained.append(inputs.distill.max_steps)
+        return {"seconds": 0.0, "final_loss": None}
+
+    monkeypatch.setitem(STUDENT_RECIPES, "nudge", StudentRecipe("student: nudge", "a test", (), nudge))
+    results = run_pipeline(TINY, tmp_path / "run", seed=1)
+    assert trained == [TINY.distill.max_steps]
+    assert results["student_nudge"]["implementation"] == "a test"
+    assert results["eval_student_nudge"]["problems"] == TINY.eval_problems
+    assert "student: nudge" in capsys.readouterr().out
+
+
+def test_a_new_stage_is_one_entry_and_its_stale_outputs_are_cleared(tmp_path):
+    """The machinery on its own: a stage that writes a file, reruns when its settings change, and is
+    forgotten (file and result) when a stage it needs reruns."""
+    from labkit.stages import Run, Stage, run_stages
+
+    calls = []
+
+    def make(name):
+        def stage(run, device):
+            calls.append(name)
+            (run.dir / f"{name}.txt").write_text(str(run.profile.eval_k))
+            return {"made": name}
+
+        return stage
+
+    def stages(k_matters: bool):
+        return [
+            Stage("first", make("first"), lambda p: {"k": p.eval_k} if k_matters else {}, writes=("first.txt",)),
+            Stage("second", make("second"), needs=("first",), writes=("second.txt",)),
+            Stage("alone", make("alone"), writes=("alone.txt",)),
+        ]
+
+    run = Run(tmp_path / "run", TINY, seed=0)
+    say = lambda *a: None  # noqa: E731
+    run_stages(stages(False), run, "cpu", say=say)
+    run_stages(stages(False), run, "cpu", say=say)
+    assert calls == ["first", "second", "alone"]  # the second call reused all three
+    run_stages(stages(True), run, "cpu", until="first", say=say)  # first's settings changed
+    assert calls[-1] == "first"
+    assert not (tmp_path / "run" / "second.txt").exists() and run.result("second") is None  # made from the old first
+    assert (tmp_path / "run" / "alone.txt").exists() and run.result("alone") is not None  # not made from it
+    with pytest.raises(LabkitError, match="needs missing"):
+        run_stages([Stage("late", make("late"), needs=("missing",))], run, "cpu", say=say)

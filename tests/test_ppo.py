@@ -28,11 +28,19 @@ def test_gae_with_lambda_one_is_reward_minus_value():
 def test_ppo_step_updates_policy_and_critic():
     policy, tokenizer = build_model("student")
     critic = ValueModel(policy.config)
-    before = [p.clone() for p in critic.parameters()]
-    optimizers = torch.optim.AdamW(policy.parameters(), lr=1e-3), torch.optim.AdamW(critic.parameters(), lr=1e-3)
+    policy_before = [p.clone() for p in policy.parameters()]
+    critic_before = [p.clone() for p in critic.parameters()]
+    # No weight decay: AdamW's decay alone would move every weight, so a change here means a non-zero gradient.
+    optimizers = (
+        torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0),
+        torch.optim.AdamW(critic.parameters(), lr=1e-3, weight_decay=0.0),
+    )
     metrics = ppo_step(policy, critic, tokenizer, read_records("train")[:4], *optimizers, max_new_tokens=6)
     assert metrics["value_loss"] >= 0
-    assert any(not torch.equal(b, a) for b, a in zip(before, critic.parameters()))
+    # An untrained policy earns reward 0 here, yet the critic's values make GAE's advantages non-zero,
+    # so the policy-gradient term moves the policy as well as the value loss moving the critic.
+    assert any(not torch.equal(b, a) for b, a in zip(policy_before, policy.parameters()))
+    assert any(not torch.equal(b, a) for b, a in zip(critic_before, critic.parameters()))
 
 
 @pytest.mark.parametrize("method", ["grpo", "ppo"])

@@ -7,11 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labkit.countdown import UnsafeExpression, countdown_reward, evaluate_expression
 from labkit.rewards import (
-    UnsafeExpression,
     correctness_reward,
-    countdown_reward,
-    evaluate_expression,
     extract_answer,
     format_reward,
     length_heuristic_reward,

@@ -55,6 +55,37 @@ def test_losses_agree(tmp_path, loss_type, beta):
 def test_trl_config_has_the_cpu_settings_that_matter(tmp_path):
     from labkit.trl_grpo import trl_grpo_config
 
-    config = trl_grpo_config(str(tmp_path))
+    config = trl_grpo_config(output_dir=str(tmp_path))
     assert config.bf16 is False and config.gradient_checkpointing is False
     assert config.learning_rate == 1e-4 and config.per_device_train_batch_size % config.num_generations == 0
+
+
+def test_labkits_loop_config_becomes_the_same_trl_config(tmp_path):
+    """One run, two implementations: every shared field carries over, the batch is counted in completions."""
+    import dataclasses
+
+    from labkit.grpo_loop import LABKIT_ONLY_FIELDS, GRPOLoopConfig
+    from labkit.trl_grpo import trl_grpo_config
+
+    ours = GRPOLoopConfig(
+        max_steps=7,
+        prompts_per_step=3,
+        num_generations=4,
+        max_completion_length=21,
+        learning_rate=3e-4,
+        lr_schedule="cosine",
+        warmup_steps=2,
+        beta=0.02,
+        epsilon_high=0.28,
+        loss_type="grpo",
+        scale_rewards="batch",
+        temperature=0.9,
+        seed=5,
+    )
+    theirs = trl_grpo_config(ours, output_dir=str(tmp_path))
+    for field in dataclasses.fields(GRPOLoopConfig):
+        if field.name not in (*LABKIT_ONLY_FIELDS, "eval_steps", "save_steps"):
+            assert getattr(theirs, field.name) == getattr(ours, field.name), field.name
+    assert theirs.per_device_train_batch_size == 12
+    assert theirs.lr_scheduler_type == "cosine_with_min_lr" and theirs.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    assert trl_grpo_config(ours, output_dir=str(tmp_path), max_steps=1).max_steps == 1  # TRL names override

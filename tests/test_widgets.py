@@ -24,12 +24,12 @@ def test_explorer_resamples_with_its_controls(student):
 
 
 def test_dashboard_as_a_labkit_callback(student):
-    from labkit.grpo_loop import GRPOConfig, train_grpo
+    from labkit.grpo_loop import GRPOLoopConfig, train_grpo
     from labkit.widgets import TrainingDashboard
 
     model, tokenizer = student
     dashboard = TrainingDashboard(total_steps=4, every=2)
-    config = GRPOConfig(steps=4, prompts_per_step=2, num_generations=2, max_new_tokens=6, eval_every=2)
+    config = GRPOLoopConfig(max_steps=4, prompts_per_step=2, num_generations=2, max_completion_length=6, eval_steps=2)
     train_grpo(
         model, tokenizer, read_records("train")[:20], config, callback=dashboard, eval_records=read_records("validation")[:3]
     )
@@ -68,12 +68,13 @@ def test_dashboard_as_a_trl_callback(tmp_path):
 
 
 def test_distillation_dashboard_follows_sft_trainer_and_labkit_loops():
-    from labkit.distill import DistillConfig, ground_truth_traces, train_on_policy_kd
+    from labkit.distill import DistillConfig, train_on_policy_kd
     from labkit.models import build_model
+    from labkit.traces import ground_truth_traces
     from labkit.trl_distill import sft_trainer, train_with
     from labkit.widgets import DISTILL_PANELS, TrainingDashboard
 
-    config = DistillConfig(steps=4, batch_size=4, max_new_tokens=8)
+    config = DistillConfig(max_steps=4, batch_size=4, max_completion_length=8)
     student, tokenizer = build_model("student-tiny")
     sft_board = TrainingDashboard(total_steps=4, every=2, title="SFT", panels=DISTILL_PANELS)
     train_with(

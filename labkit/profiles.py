@@ -1,0 +1,111 @@
+"""Profiles: how big and how long, by name. `labkit run --profile NAME` and `LABKIT_PROFILE`.
+
+    quick    CI and a first look: about a minute on 2 CPU cores, weak base models
+    default  a laptop: the real lab on the CPU
+    gpu      larger models for one GPU
+
+A profile names the two model sizes and holds one config per stage of the run
+(`pipeline.py`). The completion length is set once here and copied into every
+config that samples or scores completions, so GRPO, the traces, on-policy
+distillation and the evaluations all allow the same number of tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .distill import DistillConfig
+from .grpo_loop import GRPOLoopConfig
+from .models import MODEL_CONFIGS, config_parameters
+from .pretrain import WarmupConfig
+from .runtime import LabkitError
+from .traces import TraceConfig
+
+
+@dataclass
+class Profile:
+    name: str  # the run folder's default name, runs/NAME
+    teacher: str = "teacher"  # model size names from models.MODEL_CONFIGS
+    student: str = "student"  # must be smaller than the teacher
+    teacher_warmup: WarmupConfig = field(default_factory=WarmupConfig)  # makes teacher_base/
+    student_warmup: WarmupConfig = field(default_factory=WarmupConfig)  # makes student_base/
+    grpo: GRPOLoopConfig = field(default_factory=GRPOLoopConfig)  # the teacher's GRPO (and the student's, on the distill budget)
+    traces: TraceConfig = field(default_factory=TraceConfig)  # rejection sampling from the GRPO teacher
+    # Every student method gets `distill.max_steps` steps of `distill.batch_size` sequences;
+    # GRPO on the student reuses `grpo` with that many steps (its batch is prompts x generations).
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    eval_problems: int = 500  # test problems each model is evaluated on
+    eval_k: int = 8  # samples per problem for pass@k, maj@k and sampled accuracy
+    max_completion_length: int = 48  # tokens any completion may have, everywhere in the run
+
+    def __post_init__(self) -> None:
+        length = self.max_completion_length
+        self.grpo = dataclasses.replace(self.grpo, max_completion_length=length)
+        self.traces = dataclasses.replace(self.traces, max_completion_length=length)
+        self.distill = dataclasses.replace(self.distill, max_completion_length=length)
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        teacher_warmup=WarmupConfig(max_steps=150, batch_size=64),
+        student_warmup=WarmupConfig(max_steps=150, batch_size=64),
+        grpo=GRPOLoopConfig(max_steps=10, prompts_per_step=4, num_generations=4),
+        traces=TraceConfig(prompts=200),
+        distill=DistillConfig(max_steps=10, batch_size=16),
+        eval_problems=100,
+        eval_k=4,
+    ),
+    "default": Profile(
+        name="default",
+        # The teacher then mostly answers directly (and is often wrong) but is usually
+        # right when made to open a scratchpad: `labkit run` prints both ("think vs direct").
+        teacher_warmup=WarmupConfig(max_steps=1000, batch_size=64),
+        student_warmup=WarmupConfig(max_steps=2000, batch_size=64),
+        # 8 prompts x 8 samples, lr 1e-4, correctness + format rewards.
+        grpo=GRPOLoopConfig(max_steps=150),
+        # 4 samples of 4,000 prompts at T=0.8; each student 200 steps of 64.
+        traces=TraceConfig(prompts=4000),
+        distill=DistillConfig(max_steps=200, batch_size=64),
+        eval_problems=500,
+        eval_k=8,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        teacher="teacher-gpu",
+        student="student-gpu",
+        teacher_warmup=WarmupConfig(max_steps=3000, batch_size=256, learning_rate=1e-3),
+        student_warmup=WarmupConfig(max_steps=3000, batch_size=256),
+        grpo=GRPOLoopConfig(max_steps=300, prompts_per_step=32, learning_rate=5e-5),
+        traces=TraceConfig(prompts=20000, batch_size=2048),
+        distill=DistillConfig(max_steps=300, batch_size=256),
+        eval_problems=1000,
+        eval_k=16,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """A profile by name; `LABKIT_PROFILE` chooses when no name is given (notebooks use it)."""
+    name = name or os.environ.get("LABKIT_PROFILE", "default")
+    if name not in PROFILES:
+        raise LabkitError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    check_sizes(profile.teacher, profile.student)
+    return profile
+
+
+def check_sizes(teacher: str, student: str) -> tuple[int, int]:
+    """Fail early when a model name is unknown or the student is not smaller than the teacher."""
+    for name in (teacher, student):
+        if name not in MODEL_CONFIGS:
+            raise LabkitError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_CONFIGS)}")
+    teacher_params, student_params = config_parameters(teacher), config_parameters(student)
+    if student_params >= teacher_params:
+        raise LabkitError(
+            f"the student {student!r} ({student_params:,} parameters) is not smaller than the teacher "
+            f"{teacher!r} ({teacher_params:,}); pick a smaller student or a larger teacher"
+        )
+    return teacher_params, student_params

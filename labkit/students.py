@@ -1,0 +1,133 @@
+"""The students: every way the lab makes a small model, as one recipe each.
+
+All start from the same warmed-up student base and get the same budget
+(`DistillConfig.max_steps` steps of `batch_size` sequences; GRPO gets that many
+steps of its own batch). `labkit run` makes each one (`pipeline.py`) and
+notebook 04 makes them again with a live dashboard, through the same
+`make_student`.
+
+    method         learns from                          implementation
+    sequence_kd    the teacher's kept traces (SFT)       TRL SFTTrainer        the R1 recipe
+    logit_kd       the teacher's distribution on them    labkit train_logit_kd
+    on_policy_kd   the teacher grading its own samples   TRL DistillationTrainer
+    grpo           the rule rewards, no teacher          labkit train_grpo     R1's "RL on the small model"
+    ground_truth   the task generator's own scratchpads  TRL SFTTrainer        a control only a toy task has
+
+A new method is one entry in `STUDENT_RECIPES`: the pipeline adds its two
+stages (train, evaluate) and its row in the summary table by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .distill import DistillConfig, train_logit_kd
+from .grpo_loop import GRPOLoopConfig, train_grpo
+from .runtime import LabkitError
+from .traces import ground_truth_traces
+
+
+@dataclass
+class StudentInputs:
+    """What a recipe may learn from. `teacher` and `traces` are needed only by the recipes that `use` them."""
+
+    records: list[dict]  # training problems (prompt, answer, ...)
+    distill: DistillConfig  # the budget every method gets
+    grpo: GRPOLoopConfig  # GRPO's settings, for GRPO on the student (run for distill.max_steps steps)
+    teacher: torch.nn.Module | None = None
+    traces: list[dict] | None = None
+
+
+Train = Callable[[torch.nn.Module, PreTrainedTokenizerBase, StudentInputs, Callable | None, bool], dict]
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    label: str  # its row in `labkit run`'s table
+    implementation: str  # who does the training
+    uses: tuple[str, ...]  # besides the student base: "teacher", "traces", "grpo" (the profile's GRPO settings)
+    train: Train  # train(student, tokenizer, inputs, callback, progress) -> {seconds, final_loss, ...}
+
+
+def _trl_callbacks(callback):
+    from .trl_setup import LogTo
+
+    return [LogTo(callback)] if callback is not None else []
+
+
+def _sft(traces_of: Callable[[StudentInputs], list[dict]]) -> Train:
+    def train(student, tokenizer, inputs, callback, progress) -> dict:
+        from .trl_distill import sft_trainer, train_with
+
+        trainer = sft_trainer(student, tokenizer, traces_of(inputs), inputs.distill, callbacks=_trl_callbacks(callback))
+        return train_with(trainer)
+
+    return train
+
+
+def _logit_kd(student, tokenizer, inputs, callback, progress) -> dict:
+    return train_logit_kd(student, inputs.teacher, tokenizer, inputs.traces, inputs.distill, callback=callback, progress=progress)
+
+
+def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
+    from .trl_distill import distillation_trainer, train_with
+
+    trainer = distillation_trainer(
+        student, inputs.teacher, tokenizer, inputs.records, inputs.distill, callbacks=_trl_callbacks(callback)
+    )
+    return train_with(trainer)
+
+
+def _grpo(student, tokenizer, inputs, callback, progress) -> dict:
+    config = dataclasses.replace(inputs.grpo, max_steps=inputs.distill.max_steps, seed=inputs.distill.seed)
+    start = time.perf_counter()
+    history = train_grpo(student, tokenizer, inputs.records, config, callback=callback, progress=progress)
+    return {
+        "history": history,
+        "seconds": time.perf_counter() - start,
+        "steps": config.max_steps,
+        "final_loss": history[-1]["loss"],
+    }
+
+
+STUDENT_RECIPES: dict[str, StudentRecipe] = {
+    "sequence_kd": StudentRecipe("student: sequence KD", "TRL SFTTrainer", ("traces",), _sft(lambda inputs: inputs.traces)),
+    "logit_kd": StudentRecipe("student: logit KD", "labkit train_logit_kd", ("teacher", "traces"), _logit_kd),
+    "on_policy_kd": StudentRecipe("student: on-policy KD", "TRL DistillationTrainer", ("teacher",), _on_policy_kd),
+    "grpo": StudentRecipe("student: GRPO only", "labkit train_grpo", ("grpo",), _grpo),
+    "ground_truth": StudentRecipe(
+        "student: true traces", "TRL SFTTrainer", (), _sft(lambda inputs: ground_truth_traces(inputs.records))
+    ),
+}
+
+
+def make_student(
+    method: str,
+    student: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: StudentInputs,
+    *,
+    callback: Callable[[dict], None] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Train `student` in place by `method`; returns {seconds, final_loss, history, implementation}.
+
+    `callback(metrics)` sees each log line, from labkit's loops and TRL's trainers
+    alike (a `TrainingDashboard` is such a callable).
+    """
+    if method not in STUDENT_RECIPES:
+        raise LabkitError(f"unknown student method {method!r}; choose one of {', '.join(STUDENT_RECIPES)}")
+    recipe = STUDENT_RECIPES[method]
+    if "teacher" in recipe.uses and inputs.teacher is None:
+        raise LabkitError(f"the {method} student learns from a teacher: pass teacher= in StudentInputs")
+    if "traces" in recipe.uses and not inputs.traces:
+        raise LabkitError(f"the {method} student learns from the teacher's traces, and there are none (make them first)")
+    summary = recipe.train(student, tokenizer, inputs, callback, progress)
+    student.eval()
+    return {**summary, "implementation": recipe.implementation}

@@ -1,0 +1,91 @@
+"""TRL on labkit's tiny models: the settings every trainer shares, written once.
+
+`trl_grpo.py` (GRPOTrainer) and `trl_distill.py` (SFTTrainer, DistillationTrainer)
+start from `cpu_safe_settings`. What each setting is for (each learned the hard way):
+- `bf16=False`: TRL's default asks for bfloat16, which the CPU path rejects;
+- activation (gradient) checkpointing off: nothing to save on a 1M model, and it
+  slows steps (transformers 5 renamed the switch; both names are handled);
+- `use_cpu` unless CUDA is there, no checkpoints written, no reporting, one log
+  line a step, no progress bar;
+- the trainers' `PrinterCallback` removed and the `datasets` progress bars off:
+  both print into a notebook on every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from transformers import TrainerCallback
+
+
+def cpu_safe_settings(config_class: type, output_dir: str | None = None, seed: int = 0) -> dict:
+    """Keyword arguments for a TRL config class (`GRPOConfig`, `SFTConfig`, ...) that work on a laptop CPU."""
+    settings = dict(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="labkit-trl-"),
+        bf16=False,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=seed,
+    )
+    names = {f.name for f in dataclasses.fields(config_class)}
+    settings["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = False
+    return settings
+
+
+def make_config(config_class: type, settings: dict):
+    """`config_class(**settings)`, without TRL's own warning about the checkpointing switch's old name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TRL itself still sets the old name
+        return config_class(**settings)
+
+
+def quiet_datasets() -> None:
+    """Before building a trainer: no `datasets` progress bars (a trainer maps its data set on creation)
+    and no FutureWarning on every step."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def quiet(trainer):
+    """After building a trainer: remove the callback that prints every log line into the notebook."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+class LogTo(TrainerCallback):
+    """Pass each of a trainer's log lines, with its step, to a plain function
+    (the callback labkit's own loops take), so one callback serves both."""
+
+    def __init__(self, function: Callable[[dict], None]):
+        self.function = function
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and ("loss" in logs or "reward" in logs):  # not the run summary at the end
+            self.function({**logs, "step": state.global_step})
+
+
+def train_with(trainer) -> dict:
+    """Run a TRL trainer; the same summary labkit's loops return (history, seconds, steps, final_loss)."""
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    history = [log for log in trainer.state.log_history if "loss" in log]
+    trainer.model.eval()
+    return {
+        "history": history,
+        "seconds": seconds,
+        "steps": trainer.state.global_step,
+        "final_loss": history[-1]["loss"] if history else float("nan"),
+    }
