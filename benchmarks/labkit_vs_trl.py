@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/labkit_vs_trl.py [--model teacher] [--steps 20]
 
-Same model (fresh, seed 0), 8 prompts x 8 generations, 40 new tokens, lr 1e-4,
-correctness + format rewards, CPU. Both run in this process, one after the other.
+Same model (fresh, seed 0) and one `GRPOLoopConfig` for both (8 prompts x 8
+generations, lr 1e-4, its completion length), correctness + format rewards, CPU.
+Both run in this process, one after the other.
 """
 
 import argparse
@@ -22,13 +23,14 @@ parser.add_argument("--steps", type=int, default=20)
 args = parser.parse_args()
 records = read_records("train")
 
+config = GRPOLoopConfig(max_steps=args.steps)  # one config: TRL gets the same settings by name (trl_grpo_config)
 model, tokenizer = build_model(args.model)
 start = time.perf_counter()
-train_grpo(model, tokenizer, records, GRPOLoopConfig(max_steps=args.steps))
+train_grpo(model, tokenizer, records, config)
 labkit_seconds = (time.perf_counter() - start) / args.steps
 
 model, tokenizer = build_model(args.model)
-trainer = grpo_trainer(model, tokenizer, records, max_steps=args.steps, logging_steps=args.steps)
+trainer = grpo_trainer(model, tokenizer, records, config=config, logging_steps=args.steps)
 start = time.perf_counter()
 trainer.train()
 trl_seconds = (time.perf_counter() - start) / args.steps

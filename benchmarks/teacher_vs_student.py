@@ -5,8 +5,9 @@
 Reads `teacher_grpo/` and `student_sequence_kd/` from a finished `labkit run`
 folder (fresh untrained models of the same sizes if there is none: speed does
 not depend on the weights, accuracy does). Measures, one after the other in
-this process, on the same test problems: greedy accuracy, batched greedy
-tokens/s, median and p95 latency of one answer at batch 1, and size in memory.
+this process, on the same test problems, with `labkit.evaluate.model_row` (the
+measurement behind `labkit run`'s table): greedy accuracy, batched greedy
+tokens/s, median and p95 latency of one answer at batch 1, parameters and size.
 """
 
 import argparse
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from labkit.evaluate import answer_latency, evaluate
-from labkit.models import build_model, count_parameters, load_model, quantize_int8, state_dict_bytes
+from labkit.evaluate import model_row
+from labkit.models import build_model, load_model, quantize_int8
 from labkit.pipeline import default_runs_dir
 from labkit.tasks import read_records
 
@@ -44,12 +45,7 @@ tokenizer = load_model(run / "teacher_grpo")[1] if (run / "teacher_grpo").exists
 print(f"teacher: {teacher_source}\nstudent: {student_source}\n{len(records)} test problems, {torch.get_num_threads()} threads")
 measured = {}
 for name, model in (("teacher", teacher), ("student", student), ("student int8", quantised)):
-    ev = evaluate(model, tokenizer, records, k=0, forced=False)
-    latency = answer_latency(model, tokenizer, records, problems=args.latency_problems)
-    # A quantised Linear hides its weights from .parameters(); it has as many as the float student.
-    parameters = count_parameters(student if model is quantised else model)
-    measured[name] = {"parameters": parameters, "bytes": state_dict_bytes(model), **ev, **latency}
-    m = measured[name]
+    measured[name] = m = model_row(model, tokenizer, records, latency_problems=args.latency_problems)
     print(
         f"{name:<13} {m['parameters']:>10,} params {m['bytes'] / 1e6:>6.2f} MB  accuracy {m['accuracy']:>6.1%}  "
         f"{m['tokens_per_s']:>8,.0f} tok/s batched  latency {m['latency_ms']:>6.1f} ms (p95 {m['latency_p95_ms']:.1f})"

@@ -44,21 +44,18 @@ import torch
 from matplotlib.figure import Figure
 from transformers import PreTrainedTokenizerBase
 
+from .evaluate import model_row
 from .explain import describe_answers, explain_rewards, known_answer
 from .models import count_parameters, load_model
-from .rewards import (
-    correctness_reward,
-    format_reward,
-)
 from .runtime import LabkitError, pick_device
-from .sampling import AnswerStream, generate_completions
-from .tasks import read_records, uses_scratchpad
+from .sampling import AnswerStream
+from .tasks import read_records
 
 MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
 MAX_ARENA_PROBLEMS = 200
 MAX_COMPLETION_CHARS = 10_000  # Reward tab input
-ARENA_CHUNK = 50  # problems per batched call, so the progress bar moves
+ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
 
 
 def check_prompt(prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int) -> str:
@@ -190,32 +187,23 @@ def build_app(
     def arena(problems: float, seed: float | None, progress: gr.Progress = gr.Progress()) -> tuple[pd.DataFrame, Figure]:  # noqa: B008
         n = int(min(max(problems or 1, 1), MAX_ARENA_PROBLEMS, len(records)))
         chosen = random.Random(int(seed or 0)).sample(records, n)
-        prompts, answers = [r["prompt"] for r in chosen], [str(r["answer"]) for r in chosen]
         rows = []
         for index, (name, model) in enumerate(models):
-            texts, lengths, seconds = [], [], 0.0
-            for start in range(0, n, ARENA_CHUNK):
-                progress((index * n + start) / (2 * n), desc=f"{name}: problem {start + 1} of {n}")
-                began = time.perf_counter()
-                generation = generate_completions(
-                    model,
-                    arena_tokenizer,
-                    prompts[start : start + ARENA_CHUNK],
-                    temperature=0.0,
-                    max_new_tokens=max_new_tokens_cap,
-                )
-                seconds += time.perf_counter() - began
-                texts += generation.texts
-                lengths += generation.lengths.tolist()
+            progress(index / len(models), desc=f"{name}: {n} problems")
+            # The same measurement as `labkit run`'s table and notebooks 04-05.
+            row = model_row(
+                model, arena_tokenizer, chosen, max_new_tokens=max_new_tokens_cap, latency_problems=ARENA_LATENCY_PROBLEMS
+            )
             rows.append(
                 {
                     "model": name,
-                    "parameters": count_parameters(model),
-                    "accuracy": sum(correctness_reward(texts, answer=answers)) / n,
-                    "format": sum(format_reward(texts)) / n,
-                    "scratchpad": sum(uses_scratchpad(t) for t in texts) / n,
-                    "mean length": sum(lengths) / n,
-                    "tokens/s": sum(lengths) / max(seconds, 1e-9),
+                    "parameters": row["parameters"],
+                    "accuracy": row["accuracy"],
+                    "format": row["format_share"],
+                    "scratchpad": row["scratchpad_share"],
+                    "mean length": row["mean_length"],
+                    "tokens/s": row["tokens_per_s"],
+                    "latency ms": row["latency_ms"],
                 }
             )
         progress(1.0, desc="done")

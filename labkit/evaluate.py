@@ -10,8 +10,12 @@ From one greedy pass and k samples per problem at temperature T:
                       they carry no GRPO signal (advantages are all 0);
                       frac_all_correct + frac_all_wrong = frac_zero_std
     scratchpad_share  greedy answers that open with <think> (and sampled_... of samples)
+    format_share      greedy answers that are well formed (`rewards.check_format`)
     mean_length       greedy completion length in tokens, EOS included
     tokens_per_s      greedy generation throughput (batched: how fast a server answers many)
+
+`model_row` is one row of every comparison table in the lab: these metrics, the
+latency below, parameters and bytes, measured the same way everywhere.
 
 `answer_latency` measures the other speed, the one a user waits for: one problem
 at a time, batch 1, greedy (median and 95th percentile, in milliseconds).
@@ -29,7 +33,7 @@ from collections import Counter
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .rewards import extract_answer, is_correct, normalize_answer
+from .rewards import extract_answer, is_correct, is_well_formed, normalize_answer
 from .runtime import set_seed
 from .sampling import generate_completions
 from .tasks import uses_scratchpad
@@ -78,6 +82,7 @@ def evaluate(
         "problems": n,
         "accuracy": sum(greedy_correct) / n,
         "scratchpad_share": sum(uses_scratchpad(t) for t in greedy.texts) / n,
+        "format_share": sum(is_well_formed(t) for t in greedy.texts) / n,
         "mean_length": greedy.lengths.float().mean().item(),
         "tokens_per_s": greedy.lengths.sum().item() / greedy_seconds,
     }
