@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .pretrain import completion_loss, tokenize_pairs, trim_padding
+from .pretrain import completion_loss, random_batches, tokenize_pairs
 from .rewards import is_correct
 from .runtime import LabkitError
 from .sampling import completion_logits, generate_completions
@@ -116,33 +116,12 @@ class DistillConfig:
     seed: int = 0  # which batches are drawn, and the student's samples
 
 
-def _train(
-    model: torch.nn.Module, config: DistillConfig, step_fn, *, callback, progress: bool, description: str, log_every: int
-) -> dict:
-    """`training.train_supervised` with this config's budget."""
-    return train_supervised(
-        model,
-        step_fn,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        max_grad_norm=config.max_grad_norm,
-        seed=config.seed,
-        callback=callback,
-        log_every=log_every,
-        progress=progress,
-        description=description,
-    )
-
-
-def _batch_rows(count: int, config: DistillConfig, generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(0, count, (config.batch_size,), generator=generator)
-
-
-def _tokenized(traces: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[torch.Tensor, torch.Tensor]:
+def _trace_batches(traces: list[dict], tokenizer: PreTrainedTokenizerBase, config: DistillConfig, device):
+    """draw(generator) -> (ids, labels): random batches of the traces, on `device`."""
     if not traces:
         raise LabkitError("no traces to learn from: the teacher kept nothing (is it trained? try more prompts or samples)")
-    return tokenize_pairs([(t["prompt"], t["completion"]) for t in traces], tokenizer)
+    ids, labels = tokenize_pairs([(t["prompt"], t["completion"]) for t in traces], tokenizer)
+    return random_batches(ids.to(device), labels.to(device), config.batch_size, tokenizer.pad_token_id)
 
 
 def train_sequence_kd(
@@ -160,15 +139,14 @@ def train_sequence_kd(
     L = -1/|C| sum_{t in C} log p_student(y_t | y_<t), C = completion tokens and EOS.
     """
     config = config or DistillConfig()
-    device = next(student.parameters()).device
-    ids, labels = (x.to(device) for x in _tokenized(traces, tokenizer))
+    draw = _trace_batches(traces, tokenizer, config, next(student.parameters()).device)
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        rows = _batch_rows(ids.shape[0], config, generator).to(device)
-        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
-        return completion_loss(student, batch_ids, batch_labels, tokenizer.pad_token_id), {}
+        return completion_loss(student, *draw(generator), tokenizer.pad_token_id), {}
 
-    return _train(student, config, step, callback=callback, progress=progress, description="sequence KD", log_every=log_every)
+    return train_supervised(
+        student, step, config, callback=callback, progress=progress, description="sequence KD", log_every=log_every
+    )
 
 
 def train_logit_kd(
@@ -189,13 +167,11 @@ def train_logit_kd(
     (how sure the teacher was, and what it nearly wrote).
     """
     config = config or DistillConfig()
-    device = next(student.parameters()).device
-    ids, labels = (x.to(device) for x in _tokenized(traces, tokenizer))
+    draw = _trace_batches(traces, tokenizer, config, next(student.parameters()).device)
     teacher.eval()
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        rows = _batch_rows(ids.shape[0], config, generator).to(device)
-        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
+        batch_ids, batch_labels = draw(generator)
         attention_mask = (batch_ids != tokenizer.pad_token_id).long()
         mask = batch_labels[:, 1:] != -100  # logits at t score token t+1
         with torch.no_grad():
@@ -204,7 +180,9 @@ def train_logit_kd(
         loss = kd_loss(student_logits, teacher_logits, mask, beta=config.beta, temperature=config.temperature)
         return loss, {}
 
-    return _train(student, config, step, callback=callback, progress=progress, description="logit KD", log_every=log_every)
+    return train_supervised(
+        student, step, config, callback=callback, progress=progress, description="logit KD", log_every=log_every
+    )
 
 
 def train_on_policy_kd(
@@ -233,7 +211,7 @@ def train_on_policy_kd(
     rng = random.Random(config.seed)
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        batch = [records[i] for i in _batch_rows(len(records), config, generator).tolist()]
+        batch = [records[i] for i in torch.randint(0, len(records), (config.batch_size,), generator=generator).tolist()]
         generation = generate_completions(
             student,
             tokenizer,
@@ -258,4 +236,6 @@ def train_on_policy_kd(
             "sample": f"{batch[shown]['prompt']}{generation.texts[shown]}",
         }
 
-    return _train(student, config, step, callback=callback, progress=progress, description="on-policy KD", log_every=log_every)
+    return train_supervised(
+        student, step, config, callback=callback, progress=progress, description="on-policy KD", log_every=log_every
+    )

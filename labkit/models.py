@@ -14,8 +14,8 @@ trainers, save_pretrained) works on them unchanged.
     student-xxs   24 x 1, 64               ~7.6k
     student-tiny  16 x 1, 48               ~3.8k
 
-Measured on 2 CPU cores (docs/design.md): the 1M model trains at about 0.1 s a
-step at batch 128; the 10M one about 6x slower, which is why it is GPU-only.
+Measured on one 2-core CPU (docs/design.md, "Measured"): a warm-up step of batch 128
+took 1.17 s for the 10M model, about 6x the 1M model's, which is why it is GPU-only.
 """
 
 from __future__ import annotations

@@ -77,6 +77,18 @@ def trim_padding(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> 
     return ids[:, :width], labels[:, :width]
 
 
+def random_batches(
+    ids: torch.Tensor, labels: torch.Tensor, batch_size: int, pad_token_id: int
+) -> Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]:
+    """draw(generator) -> (ids, labels): `batch_size` rows drawn with replacement, shared padding trimmed."""
+
+    def draw(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.randint(0, ids.shape[0], (batch_size,), generator=generator).to(ids.device)
+        return trim_padding(ids[rows], labels[rows], pad_token_id)
+
+    return draw
+
+
 def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
     """Mean cross-entropy of the labelled tokens. ids, labels: (B, L) right-padded."""
     attention_mask = (ids != pad_token_id).long()
@@ -105,24 +117,13 @@ def train_warmup(
     ids, labels = tokenize_pairs(warmup_corpus(records, config.scratchpad_fraction, config.seed), tokenizer)
     ids, labels = ids.to(device), labels.to(device)
 
+    # Mixed batches matter: batches of only direct answers or only scratchpads
+    # (cheaper, less padding) left the 1M model unable to use its scratchpad.
+    draw = random_batches(ids, labels, config.batch_size, tokenizer.pad_token_id)
+
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        # Mixed batches matter: batches of only direct answers or only scratchpads
-        # (cheaper, less padding) left the 1M model unable to use its scratchpad.
-        rows = torch.randint(0, ids.shape[0], (config.batch_size,), generator=generator).to(device)
-        batch_ids, batch_labels = trim_padding(ids[rows], labels[rows], tokenizer.pad_token_id)
-        return completion_loss(model, batch_ids, batch_labels, tokenizer.pad_token_id), {}
+        return completion_loss(model, *draw(generator), tokenizer.pad_token_id), {}
 
     return train_supervised(
-        model,
-        step,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        seed=config.seed,
-        callback=callback,
-        log_every=log_every,
-        progress=progress,
-        description=description,
+        model, step, config, callback=callback, log_every=log_every, progress=progress, description=description
     )

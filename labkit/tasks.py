@@ -19,8 +19,9 @@ Records use TRL's column names (`prompt`, `answer`) plus metadata. The splits in
 byte for byte. Test and validation problems never appear in training, not even
 with their numbers in another order.
 
-A second task (Countdown) fits the same shape: a dataclass with `name`,
-`sample_operands`, `prompt`, `answer` and `scratchpad`, registered in `TASKS`.
+A task is a dataclass with `name`, `sample_operands`, `prompt`, `answer`,
+`scratchpad` and `record`, registered in `TASKS` (only the sums so far;
+Countdown's verifier is in `countdown.py`, its generator is still to come).
 """
 
 from __future__ import annotations

@@ -61,13 +61,8 @@ def lr_multiplier(step: int, max_steps: int, warmup_steps: int, schedule: str = 
 def train_supervised(
     model: torch.nn.Module,
     step_fn: Callable[[torch.Generator], tuple[torch.Tensor, dict]],
+    config,
     *,
-    max_steps: int,
-    learning_rate: float,
-    warmup_steps: int | float = 0.05,
-    weight_decay: float = 0.0,
-    max_grad_norm: float = 1.0,
-    seed: int = 0,
     callback: Callable[[dict], None] | None = None,
     log_every: int = 10,
     progress: bool = False,
@@ -78,7 +73,13 @@ def train_supervised(
     `step_fn(generator) -> (loss, extra)`: the scalar loss of one batch (with its
     graph) and a dict of extra metrics to log. The logged `loss` is the mean over
     the steps since the last log line; `final_loss` is the last logged one.
+    `config` is the method's config (`WarmupConfig`, `DistillConfig`): its
+    `max_steps`, `learning_rate`, `warmup_steps`, `max_grad_norm`, `seed` and,
+    if it has one, `weight_decay` (else 0) set the budget.
     """
+    max_steps, learning_rate, seed = config.max_steps, config.learning_rate, config.seed
+    warmup_steps, max_grad_norm = config.warmup_steps, config.max_grad_norm
+    weight_decay = getattr(config, "weight_decay", 0.0)
     if max_steps < 1:
         raise LabkitError(f"max_steps must be at least 1, got {max_steps}")
     set_seed(seed)
