@@ -7,7 +7,8 @@ Three tabs, each also an API endpoint that `gradio_client` can call:
              latency and tokens/s under each answer; "sample k" shows k answers per
              model and how often they agree.
     Arena    (api "arena")   N random held-out problems through both models, batched
-             and greedy: accuracy, mean length and tokens/s in a table and a plot.
+             and greedy: `evaluate.model_row`'s accuracy, format, length, tokens/s
+             and latency, in a table and a plot.
     Reward   (api "score")   any completion and a reference: each rule reward and why.
 
 Generation in Compare is written out by hand so it can stream: one forward pass a
@@ -24,6 +25,9 @@ becomes a `gr.Error` message, and the queue lines requests up (one Compare and
 one Arena at a time by default), so a burst of users waits instead of failing.
 `load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
 The words under each answer and in the Reward tab come from `labkit.explain`.
+
+Why one file of about 360 lines: `build_app` is the layout and its handlers, which
+read best together; checking a port, launching and loading a run folder follow it.
 """
 
 from __future__ import annotations
