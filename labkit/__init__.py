@@ -9,6 +9,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
     sampling      batched group generation, per-token log-probs, streaming
     evaluate      accuracy, pass@k, maj@k, length, scratchpad use, speed; `model_row`
+    readings      the sentences a notebook prints about its numbers, computed with their noise
     training      the schedule and the supervised loop every method with a loss shares
     pretrain      the warm-up that makes the base models
     grpo          group advantages and the clipped policy loss

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -25,12 +26,24 @@ from .runtime import peak_memory_mb, set_seed
 from .tasks import read_records
 
 
+def _timed(function, repeats: int) -> tuple[float, float]:
+    """(median, max - min) seconds of `repeats` calls of `function`, after one untimed warm-up call."""
+    function()  # first-call allocations, lazy initialisation, Adam's lazily created moments
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), max(times) - min(times)
+
+
 def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: int = 8, generations: int = 8) -> dict:
     """Seconds per update, parameters trained and memory of one method, on one fixed batch.
 
-    Sampling costs the same for both methods (same policy, same number of
-    completions), so it is done once, timed, and shared; what differs is the
-    update, which is timed over `steps` repeats after one warm-up.
+    Both methods learn from the same B x G completions, sampled with one seed.
+    Sampling is the same work for both (same policy, same completions), but it is
+    timed in each process all the same, like the update: one warm-up call, then
+    `steps` timed calls; the median is reported with the spread (max - min).
     """
     from .grpo import group_advantages
     from .grpo_loop import GRPOLoopConfig, grpo_update
@@ -43,9 +56,13 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
     set_seed(0)
     policy, tokenizer = build_model(model_name)
     records = read_records("train")[:prompts]
-    start = time.perf_counter()
-    generation = generate_completions(policy, tokenizer, [r["prompt"] for r in records], num_generations=generations)
-    sampling_seconds = time.perf_counter() - start
+
+    def sample():
+        set_seed(1)  # the same completions every time, so every timed call does the same work
+        return generate_completions(policy, tokenizer, [r["prompt"] for r in records], num_generations=generations)
+
+    generation = sample()
+    sampling_seconds, sampling_spread = _timed(sample, steps)
     rewards = torch.tensor(
         correctness_reward(generation.texts, answer=[r["answer"] for r in records for _ in range(generations)])
     )
@@ -67,11 +84,7 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
         def update() -> None:
             ppo_update(policy, critic, generation, rewards, policy_optimizer, critic_optimizer)
 
-    update()  # warm-up: first-call allocations and Adam's lazily created moments
-    start = time.perf_counter()
-    for _ in range(steps):
-        update()
-    update_seconds = (time.perf_counter() - start) / steps
+    update_seconds, update_spread = _timed(update, steps)
     parameters = sum(count_parameters(m) for m in held)
     return {
         "method": method,
@@ -79,7 +92,9 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
         "completions_per_step": prompts * generations,
         "completion_tokens": int(generation.completion_mask.sum()),
         "sampling_seconds": sampling_seconds,
+        "sampling_spread": sampling_spread,
         "update_seconds": update_seconds,
+        "update_spread": update_spread,
         "seconds_per_step": sampling_seconds + update_seconds,
         "trained_parameters": parameters,
         "optimizer_state_values": 2 * parameters,  # Adam keeps two moments per parameter
@@ -102,7 +117,14 @@ def compare(model_name: str = "teacher", steps: int = 5) -> dict:
     grpo, ppo = results["grpo"], results["ppo"]
     results["ratios"] = {
         key: ppo[key] / grpo[key] if grpo[key] > 0 else float("nan")
-        for key in ("update_seconds", "seconds_per_step", "trained_parameters", "peak_memory_mb", "training_memory_mb")
+        for key in (
+            "sampling_seconds",
+            "update_seconds",
+            "seconds_per_step",
+            "trained_parameters",
+            "peak_memory_mb",
+            "training_memory_mb",
+        )
     }
     return results
 

@@ -20,6 +20,7 @@ took 1.17 s for the 10M model, about 6x the 1M model's, which is why it is GPU-o
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -113,8 +114,9 @@ def load_model(
 
 def _from_pretrained(name: str, dtype: torch.dtype | str | None) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype or "auto")
+        with _no_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(name, padding_side="left")
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype or "auto")
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise LabkitError(f"could not load model {name!r}: {first_line}") from None
@@ -128,9 +130,24 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
     """Save model (safetensors) and tokenizer to a folder `load_model` can read."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
+    with _no_progress_bars():
+        model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """transformers draws a bar for every load and save; a notebook does dozens of each, for tiny models."""
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()
 
 
 def count_parameters(model: torch.nn.Module) -> int:

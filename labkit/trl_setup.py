@@ -89,3 +89,19 @@ def train_with(trainer) -> dict:
         "steps": trainer.state.global_step,
         "final_loss": history[-1]["loss"] if history else float("nan"),
     }
+
+
+class StepTimer(TrainerCallback):
+    """Wall time of each optimiser step of a TRL trainer, in `seconds` (one entry a step).
+
+    A step includes its sampling, as labkit's loop's `step_seconds` does, so the two compare."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seconds.append(time.perf_counter() - self._start)

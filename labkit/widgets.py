@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -122,9 +123,17 @@ DASHBOARD_PANELS = (
     ("held-out accuracy", [("eval/accuracy", "greedy")]),
     ("thinking", [("completions/mean_length", "length (tokens)")]),
     ("scratchpad share", [("scratchpad_share", "sampled"), ("eval/scratchpad_share", "held-out greedy")]),
+    ("loss", [("loss", "loss")]),
+    ("entropy", [("entropy", "entropy (nats/token)")]),
     ("KL and clipping", [("kl", "kl"), ("clip_ratio/region_mean", "clip ratio")]),
     ("silent groups", [("frac_reward_zero_std", "zero-variance share")]),
 )
+
+# What a panel whose every value is 0 means: flat by construction, not a bug.
+FLAT_NOTES = {
+    "KL and clipping": "all 0 by construction: beta = 0 adds no KL term\n(no reference model), and with one update per batch\nthe ratio is 1, so nothing is clipped",
+    "loss": "0 by construction at the start of each update:\nthe ratio is 1 and the advantages average to 0\n(the gradient is not 0; notebook 02 shows why)",
+}
 
 # The same dashboard for distillation (`TrainingDashboard(panels=DISTILL_PANELS)`): TRL's
 # SFTTrainer and DistillationTrainer log `loss`; on-policy methods also log what the student wrote.
@@ -186,12 +195,19 @@ class TrainingDashboard(TrainerCallback):
         """The curves as a matplotlib figure (for a static copy in a saved notebook)."""
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
+        columns = math.ceil(len(self.panels) / 2)
+        fig, axes = plt.subplots(2, columns, figsize=(4 * columns, 5.5), squeeze=False)
+        for ax in axes.flat[len(self.panels) :]:
+            ax.set_visible(False)
         for ax, (title, series) in zip(axes.flat, self.panels):
+            values = []
             for key, label in series:
-                points = [(m["step"], m[key]) for m in self.history if key in m]
+                points = [(m["step"], m[key]) for m in self.history if isinstance(m.get(key), (int, float))]
+                values += [value for _, value in points]
                 if points:
                     ax.plot(*zip(*points), label=label, marker="o" if key.startswith("eval/") else None, markersize=3)
+            if values and all(value == 0 for value in values) and title in FLAT_NOTES:
+                ax.text(0.5, 0.5, FLAT_NOTES[title], transform=ax.transAxes, ha="center", va="center", fontsize=7, wrap=True)
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("step", fontsize=8)
             if ax.lines:

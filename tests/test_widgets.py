@@ -91,3 +91,18 @@ def test_distillation_dashboard_follows_sft_trainer_and_labkit_loops():
     assert len(board.history) == 4 and "latest sample" in board.samples.value
     titles = [ax.get_title() for ax in board.figure().axes]
     assert titles[0] == "training loss" and all(ax.lines for ax in board.figure().axes if ax.get_title() == "training loss")
+
+
+def test_dashboard_plots_loss_and_entropy_and_says_why_a_panel_is_flat():
+    from labkit.widgets import TrainingDashboard
+
+    board = TrainingDashboard(total_steps=3, every=10)
+    for step in (1, 2, 3):
+        board({"step": step, "reward": 0.5, "loss": 0.1 * step, "entropy": 1.0 / step, "kl": 0.0, "clip_ratio/region_mean": 0.0})
+    axes = {ax.get_title(): ax for ax in board.figure().axes}
+    assert axes["loss"].lines and axes["entropy"].lines
+    assert any("beta = 0" in text.get_text() for text in axes["KL and clipping"].texts)
+    assert not axes["loss"].texts  # a loss that moves needs no excuse
+
+    board({"step": 4, "kl": 0.02, "clip_ratio/region_mean": 0.0})  # with beta > 0 the KL moves: no note
+    assert not {ax.get_title(): ax for ax in board.figure().axes}["KL and clipping"].texts

@@ -1,0 +1,118 @@
+"""How long the lab takes, as a learner meets it: `labkit run`, then every notebook in order.
+
+    .venv/bin/python benchmarks/notebook_times.py [--profile default] [--out docs/timings.md]
+
+Runs `labkit run --profile PROFILE` into a fresh runs folder, then executes each
+notebook top to bottom (nbclient, as CI does) in that folder, so a notebook reuses
+what the run and the notebooks before it made, exactly as on a learner's machine.
+Each is timed by the wall clock, and the peak resident memory of its process (the
+kernel, for a notebook) is sampled every half second. The table is written as
+Markdown with the machine it ran on: the notebooks' "Time." lines cite it, and
+tests/test_notebooks.py checks that they agree with it within 25%.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class PeakMemory:
+    """Largest resident set of the children of this process, sampled every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.peak_mb, self._stop = interval, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    self.peak_mb = max(self.peak_mb, child.memory_info().rss / 2**20)
+                except psutil.Error:
+                    pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = psutil.virtual_memory().total / 2**30
+    return f"{model}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "timings.md"))
+    parser.add_argument("--notebooks", nargs="*", default=None, help="names to run (default: all, in order)")
+    args = parser.parse_args()
+
+    runs = Path(tempfile.mkdtemp(prefix="labkit-timings-"))
+    env = {**os.environ, "LABKIT_PROFILE": args.profile, "LABKIT_RUNS": str(runs), "LABKIT_DEVICE": "cpu"}
+    os.environ.update(env)
+    rows = []
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "labkit.cli", "run", "--profile", args.profile], env=env, check=True)
+        rows.append((f"`labkit run --profile {args.profile}`", time.perf_counter() - start, memory.peak_mb))
+        print(f"labkit run: {rows[-1][1]:.0f}s", flush=True)
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.notebooks:
+        paths = [p for p in paths if p.name in args.notebooks or p.stem in args.notebooks]
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(notebook, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            client.execute()
+            rows.append((f"`{path.name}`", time.perf_counter() - start, memory.peak_mb))
+        print(f"{path.name}: {rows[-1][1]:.0f}s, peak {rows[-1][2]:.0f} MB", flush=True)
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# How long the lab takes",
+        "",
+        f"Measured by `benchmarks/notebook_times.py --profile {args.profile}` on {datetime.date.today()} at commit "
+        f"`{commit or 'unknown'}`, on one machine: {machine()}.",
+        "Each notebook ran top to bottom after `labkit run` and the notebooks before it, as a learner would run them;",
+        "peak memory is the largest resident set of its process. Another machine, or this one while busy, gives other",
+        "times: treat them as the order of magnitude a learner should plan for, not a promise.",
+        "",
+        "| step | minutes | peak memory (MB) |",
+        "|---|---|---|",
+        *(f"| {name} | {seconds / 60:.1f} | {peak:.0f} |" for name, seconds, peak in rows),
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
