@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--profile", default="default")
     parser.add_argument("--out", default=str(ROOT / "docs" / "timings.md"))
     parser.add_argument("--notebooks", nargs="*", default=None, help="names to run (default: all, in order)")
+    parser.add_argument("--executed", default=None, help="also save each executed notebook in this folder, to read")
     args = parser.parse_args()
 
     runs = Path(tempfile.mkdtemp(prefix="labkit-timings-"))
@@ -94,6 +95,9 @@ def main() -> None:
             client.execute()
             rows.append((f"`{path.name}`", time.perf_counter() - start, memory.peak_mb))
         print(f"{path.name}: {rows[-1][1]:.0f}s, peak {rows[-1][2]:.0f} MB", flush=True)
+        if args.executed:
+            Path(args.executed).mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, Path(args.executed) / path.name)
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     lines = [

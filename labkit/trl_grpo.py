@@ -18,11 +18,13 @@ import dataclasses
 
 import torch
 from datasets import Dataset
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, TrainerCallback
 
+from .evaluate import evaluate
 from .grpo import group_advantages, policy_loss
 from .grpo_loop import LABKIT_ONLY_FIELDS, GRPOLoopConfig
 from .rewards import correctness_reward, format_reward
+from .runtime import LabkitError
 from .sampling import per_token_logps
 from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets
 
@@ -131,3 +133,49 @@ def agreement_on_one_batch(trainer, tokenizer: PreTrainedTokenizerBase, records:
         "loss_gap": abs(ours_loss.item() - trl_loss),
         "clip_ratio": stats["clip_ratio/region_mean"],
     }
+
+
+class HeldOutEval(TrainerCallback):
+    """Greedy held-out accuracy every `eval_steps` steps of a TRL trainer, measured as labkit's loop
+    measures its `eval/accuracy` (same `evaluate` call, the global RNG restored afterwards)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, records: list[dict], eval_steps: int, max_new_tokens: int):
+        self.tokenizer, self.records, self.eval_steps, self.max_new_tokens = tokenizer, records, eval_steps, max_new_tokens
+        self.history: list[dict] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.eval_steps == 0:
+            rng = torch.get_rng_state()
+            held_out = evaluate(model, self.tokenizer, self.records, k=0, forced=False, max_new_tokens=self.max_new_tokens)
+            torch.set_rng_state(rng)
+            model.train()
+            self.history.append({"step": state.global_step, "eval/accuracy": held_out["accuracy"]})
+
+
+def learning_curves(
+    base: str, train: list[dict], held_out: list[dict], config: GRPOLoopConfig, seeds: list[int]
+) -> dict[str, dict[int, list[tuple[int, float]]]]:
+    """Held-out accuracy against step for labkit's loop and GRPOTrainer, from the same saved base model,
+    with the same `GRPOLoopConfig` (TRL gets it by name), once per seed.
+
+    Returns {"labkit": {seed: [(step, accuracy), ...]}, "TRL": {...}}, evaluated every `config.eval_steps`
+    steps, step 0 (the base) included. If the two compute the same thing, the curves should overlap
+    within the spread between seeds.
+    """
+    from .grpo_loop import train_grpo
+    from .models import load_model
+
+    if not config.eval_steps:
+        raise LabkitError("learning_curves needs config.eval_steps > 0 (how often to evaluate)")
+    curves: dict[str, dict[int, list[tuple[int, float]]]] = {"labkit": {}, "TRL": {}}
+    for seed in seeds:
+        seeded = dataclasses.replace(config, seed=seed)
+        model, tokenizer = load_model(base)
+        start = evaluate(model, tokenizer, held_out, k=0, forced=False, max_new_tokens=config.max_completion_length)["accuracy"]
+        history = train_grpo(model, tokenizer, train, seeded, eval_records=held_out)
+        curves["labkit"][seed] = [(0, start)] + [(m["step"], m["eval/accuracy"]) for m in history if "eval/accuracy" in m]
+        model, tokenizer = load_model(base)
+        callback = HeldOutEval(tokenizer, held_out, config.eval_steps, config.max_completion_length)
+        grpo_trainer(model, tokenizer, train, config=seeded, callbacks=[callback]).train()
+        curves["TRL"][seed] = [(0, start)] + [(m["step"], m["eval/accuracy"]) for m in callback.history]
+    return curves

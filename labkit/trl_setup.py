@@ -48,11 +48,13 @@ def make_config(config_class: type, settings: dict):
 
 
 def quiet_datasets() -> None:
-    """Before building a trainer: no `datasets` progress bars (a trainer maps its data set on creation)
-    and no FutureWarning on every step."""
+    """Before building a trainer: no `datasets` or transformers progress bars (a trainer maps its data
+    set on creation, and may load a reference model) and no FutureWarning on every step."""
     import datasets
+    from transformers.utils import logging as transformers_logging
 
     datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()  # TRL loads a reference model when beta > 0: no "Loading weights" bar
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
