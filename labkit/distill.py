@@ -41,7 +41,7 @@ from transformers import PreTrainedTokenizerBase
 from .pretrain import completion_loss, random_batches, tokenize_pairs
 from .rewards import is_correct
 from .runtime import LabkitError
-from .sampling import completion_logits, generate_completions
+from .sampling import MAX_COMPLETION_LENGTH, completion_logits, generate_completions
 from .tasks import uses_scratchpad
 from .training import train_supervised
 
@@ -112,7 +112,7 @@ class DistillConfig:
     beta: float = 0.0  # logit KD on traces: 0 forward KL (TRL's name and meaning)
     on_policy_beta: float = 1.0  # on-policy KD: reverse KL, as in GKD and TRL's DistillationTrainer
     sample_temperature: float = 1.0  # the student's sampling temperature in on-policy KD
-    max_completion_length: int = 48  # tokens the student may write in on-policy KD (the profile sets it once)
+    max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens the student may write in on-policy KD (a profile sets it)
     seed: int = 0  # which batches are drawn, and the student's samples
 
 

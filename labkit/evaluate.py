@@ -35,7 +35,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .rewards import extract_answer, is_correct, is_well_formed, normalize_answer
 from .runtime import set_seed
-from .sampling import generate_completions
+from .sampling import MAX_COMPLETION_LENGTH, generate_completions
 from .tasks import uses_scratchpad
 
 
@@ -60,7 +60,7 @@ def evaluate(
     *,
     k: int = 8,
     temperature: float = 1.0,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = MAX_COMPLETION_LENGTH,
     forced: bool = True,
     seed: int = 0,
     batch_size: int = 512,
@@ -135,7 +135,7 @@ def answer_latency(
     records: list[dict],
     *,
     problems: int = 20,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = MAX_COMPLETION_LENGTH,
 ) -> dict:
     """Wall time to answer one problem alone (batch 1, greedy): median and p95 in ms, and tokens/s at batch 1.
 
@@ -166,7 +166,7 @@ def model_row(
     *,
     k: int = 0,
     forced: bool = False,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = MAX_COMPLETION_LENGTH,
     seed: int = 0,
     latency_problems: int = 20,
 ) -> dict:

@@ -31,7 +31,7 @@ from .evaluate import evaluate
 from .grpo import LOSS_TYPES, SCALES, _as_groups, _masked_mean, group_advantages, policy_loss, zero_std_fraction
 from .rewards import correctness_reward, format_reward
 from .runtime import LabkitError, set_seed
-from .sampling import generate_completions, per_token_logps
+from .sampling import MAX_COMPLETION_LENGTH, generate_completions, per_token_logps
 from .tasks import uses_scratchpad
 from .training import SCHEDULES, lr_multiplier, warmup_step_count
 
@@ -61,7 +61,7 @@ class GRPOLoopConfig:
     prompts_per_step: int = 8  # prompts a step; TRL counts completions (per_device_train_batch_size = this x G)
     num_generations: int = 8  # G, the group size: completions sampled per prompt
     temperature: float = 1.0  # sampling temperature (and of the log-probs scored)
-    max_completion_length: int = 40  # tokens a completion may have (the profile sets it once)
+    max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens a completion may have (a profile sets it)
     learning_rate: float = 1e-4  # AdamW, no weight decay (TRL's 1e-6 default suits pretrained LLMs, not these)
     lr_schedule: str = "constant"  # or "cosine": to 10% (TRL's cosine_with_min_lr, min_lr_rate=0.1)
     warmup_steps: int | float = 0  # linear warm-up: steps, or a share of max_steps below 1 (as TRL)

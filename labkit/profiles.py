@@ -21,6 +21,7 @@ from .grpo_loop import GRPOLoopConfig
 from .models import MODEL_CONFIGS, config_parameters
 from .pretrain import WarmupConfig
 from .runtime import LabkitError
+from .sampling import MAX_COMPLETION_LENGTH
 from .traces import TraceConfig
 
 
@@ -38,7 +39,7 @@ class Profile:
     distill: DistillConfig = field(default_factory=DistillConfig)
     eval_problems: int = 500  # test problems each model is evaluated on
     eval_k: int = 8  # samples per problem for pass@k, maj@k and sampled accuracy
-    max_completion_length: int = 48  # tokens any completion may have, everywhere in the run
+    max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens any completion may have, everywhere in the run
 
     def __post_init__(self) -> None:
         length = self.max_completion_length

@@ -29,6 +29,10 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+# The lab's cap on a completion's tokens, EOS included: a scratchpad answer needs under 30.
+# Every default below and in the configs is this one number; a profile sets its own once.
+MAX_COMPLETION_LENGTH = 40
+
 
 @dataclass
 class Generation:
@@ -74,7 +78,7 @@ def generate_completions(
     *,
     num_generations: int = 1,
     temperature: float = 1.0,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = MAX_COMPLETION_LENGTH,
     batch_size: int = 512,
     return_logps: bool = False,
 ) -> Generation:
@@ -188,7 +192,7 @@ class AnswerStream:
         *,
         k: int = 1,
         temperature: float = 0.0,
-        max_new_tokens: int = 48,
+        max_new_tokens: int = MAX_COMPLETION_LENGTH,
         seed: int = 0,
     ):
         self.model, self.tokenizer = model, tokenizer

@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .rewards import check_answer, check_format, check_steps
 from .runtime import LabkitError, set_seed
-from .sampling import generate_completions
+from .sampling import MAX_COMPLETION_LENGTH, generate_completions
 from .tasks import completion, uses_scratchpad
 
 
@@ -34,7 +34,7 @@ class TraceConfig:
     prompts: int = 4000  # training prompts to sample
     samples_per_prompt: int = 4  # k samples of each prompt
     temperature: float = 0.8  # sampling temperature
-    max_completion_length: int = 48  # tokens a sample may have (the profile sets it once)
+    max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens a sample may have (a profile sets it)
     batch_size: int = 512  # completions per generate call
     check_steps: bool = False  # also reject traces with a scratchpad step that does not add up
 
