@@ -14,16 +14,23 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     pretrain      the warm-up that makes the base models
     grpo          group advantages and the clipped policy loss
     grpo_loop     labkit's GRPO training loop (checkpoints, resume, evaluation)
-    ppo           a minimal PPO step with a critic, to set beside GRPO; costs measures both
+    ppo           a minimal PPO step with a critic, to set beside GRPO
+    costs         GRPO's and PPO's time and memory, each measured in its own process
     traces        rejection-sampled teacher traces and the judge that keeps them
     distill       kd_loss and the distillation methods
-    trl_setup     TRL settings shared by every trainer; trl_grpo, trl_distill set TRL up
+    trl_setup     TRL settings shared by every trainer
+    trl_grpo      TRL's GRPOTrainer from labkit's loop config, and the checks that they agree
+    trl_distill   TRL's SFTTrainer and DistillationTrainer on labkit's distillation budget
     students      every way the lab makes a student, one recipe each
     profiles      quick / default / gpu
     stages        the run folder and the stage machinery
-    pipeline      the lab's stages, behind `labkit run`; report prints its table
-    explain       rule rewards in words; widgets the notebooks' dashboards
-    demo          the Gradio app; screenshot its picture; exercises the notebooks' checkers
+    pipeline      the lab's stages, behind `labkit run`
+    report        the table `labkit run` ends with
+    explain       rule rewards in words
+    widgets       the notebooks' live dashboards and group explorer
+    exercises     checkers for the notebooks' exercises
+    demo          the Gradio app
+    screenshot    a picture of the app, in headless Chromium
     cli           the `labkit` command
 """
 

@@ -48,16 +48,21 @@ def reward_names(reward_funcs: Sequence[RewardFunction]) -> list[str]:
     return names
 
 
-# Fields of GRPOLoopConfig that TRL's GRPOConfig does not have (every other field
-# has TRL's name and meaning; tests/test_grpo.py checks it against trl.GRPOConfig).
+# Fields of GRPOLoopConfig that TRL's GRPOConfig does not have. Every other field has TRL's
+# name (tests/test_grpo.py checks it against trl.GRPOConfig) and its meaning, with one
+# difference that trl_grpo_config translates: labkit's max_steps counts sampled batches,
+# TRL's counts optimiser steps (num_iterations of them a batch).
 LABKIT_ONLY_FIELDS = ("prompts_per_step", "lr_schedule")
+# TRL has these too, but they need its evaluation and saving machinery; labkit's loop evaluates
+# and checkpoints by itself, so they are not passed on.
+NOT_PASSED_TO_TRL = ("eval_steps", "save_steps")
 
 
 @dataclass
 class GRPOLoopConfig:
     """The settings of labkit's GRPO loop, named as `trl.GRPOConfig` names them."""
 
-    max_steps: int = 100  # optimiser steps (with num_iterations=1, one per sampled batch)
+    max_steps: int = 100  # sampled batches (each gets num_iterations optimiser steps)
     prompts_per_step: int = 8  # prompts a step; TRL counts completions (per_device_train_batch_size = this x G)
     num_generations: int = 8  # G, the group size: completions sampled per prompt
     temperature: float = 1.0  # sampling temperature (and of the log-probs scored)

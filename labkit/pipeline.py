@@ -29,7 +29,7 @@ from .pretrain import train_warmup
 from .profiles import Profile, get_profile
 from .report import summary_table
 from .runtime import describe_device, peak_memory_mb, pick_device
-from .stages import Run, Stage, clear_run, run_stages
+from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student
 from .tasks import DATA_DIR, SPLIT_SIZES, read_records, split_digest
 from .traces import load_traces, save_traces, teacher_traces
@@ -149,18 +149,18 @@ def student_stage(method: str):
             "implementation": summary["implementation"],
             **_checkpoint(run, student, tokenizer, f"student_{method}"),
             "seconds": round(summary["seconds"], 1),
-            "steps": run.profile.distill.max_steps,
+            "steps": summary["steps"],
             "final_loss": summary.get("final_loss"),
         }
 
     return stage
 
 
-def eval_stage(folder: str):
-    """Evaluate the model in `folder`, made by the stage of the same name."""
+def eval_stage(folder: str, made_by: str):
+    """Evaluate the model in `folder`, which the stage `made_by` wrote (or skipped, saying why)."""
 
     def stage(run: Run, device) -> dict:
-        made = run.result(folder) or {}
+        made = run.result(made_by) or {}
         if made.get("skipped"):
             return {"skipped": made["skipped"]}
         model, tokenizer = load_model(run.dir / folder, device=device)
@@ -198,7 +198,7 @@ def _student_stages(method: str) -> list[Stage]:
     name = f"student_{method}"
     return [
         Stage(name, student_stage(method), _student_settings(method), needs=needs, writes=(name,)),
-        Stage(f"eval_{name}", eval_stage(name), _evaluation, needs=(name,)),
+        Stage(f"eval_{name}", eval_stage(name, made_by=name), _evaluation, needs=(name,)),
     ]
 
 
@@ -220,8 +220,8 @@ def lab_stages() -> list[Stage]:
             needs=("data",),
             writes=("student_base",),
         ),
-        Stage("eval_teacher_base", eval_stage("teacher_base"), _evaluation, needs=("warmup_teacher",)),
-        Stage("eval_student_base", eval_stage("student_base"), _evaluation, needs=("warmup_student",)),
+        Stage("eval_teacher_base", eval_stage("teacher_base", made_by="warmup_teacher"), _evaluation, needs=("warmup_teacher",)),
+        Stage("eval_student_base", eval_stage("student_base", made_by="warmup_student"), _evaluation, needs=("warmup_student",)),
         Stage(
             "grpo_teacher",
             stage_grpo_teacher,
@@ -229,7 +229,7 @@ def lab_stages() -> list[Stage]:
             needs=("warmup_teacher",),
             writes=("teacher_grpo",),
         ),
-        Stage("eval_teacher_grpo", eval_stage("teacher_grpo"), _evaluation, needs=("grpo_teacher",)),
+        Stage("eval_teacher_grpo", eval_stage("teacher_grpo", made_by="grpo_teacher"), _evaluation, needs=("grpo_teacher",)),
         Stage(
             "teacher_traces",
             stage_teacher_traces,
@@ -259,15 +259,17 @@ def run_pipeline(
     `until` stops after that stage (a notebook needs the teacher, not the students).
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    stages = lab_stages()
+    last_stage(stages, until)  # an unknown stage fails before the folder is touched
     out = Path(out) if out else default_runs_dir() / profile.name
     if force and out.exists():
-        clear_run(lab_stages(), out)
+        clear_run(stages, out)
     run = Run(out, profile, seed)
     chosen = pick_device(device)
     say = print if verbose else (lambda *a, **k: None)
     say(f"labkit run: profile {profile.name}, seed {seed}, device {describe_device(chosen)}, folder {out}")
     start = time.perf_counter()
-    results: dict = run_stages(lab_stages(), run, chosen, until=until, say=say)
+    results: dict = run_stages(stages, run, chosen, until=until, say=say)
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
     results["peak_memory_mb"] = round(peak_memory_mb(), 1)
     results["run_dir"] = str(out)

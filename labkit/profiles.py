@@ -43,6 +43,13 @@ class Profile:
 
     def __post_init__(self) -> None:
         length = self.max_completion_length
+        for name in ("grpo", "traces", "distill"):
+            theirs = getattr(self, name).max_completion_length
+            if theirs not in (length, MAX_COMPLETION_LENGTH):  # set by hand on a part: it would be silently replaced
+                raise LabkitError(
+                    f"{name}.max_completion_length is {theirs} but the profile's is {length}; "
+                    f"set max_completion_length once, on the Profile"
+                )
         self.grpo = dataclasses.replace(self.grpo, max_completion_length=length)
         self.traces = dataclasses.replace(self.traces, max_completion_length=length)
         self.distill = dataclasses.replace(self.distill, max_completion_length=length)

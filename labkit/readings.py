@@ -73,10 +73,16 @@ def spread(values: Sequence[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def versus_seeds(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], z: float = 2.0) -> str:
-    """Compare two sets of per-seed figures: a tie when the means differ by at most z standard errors of the difference."""
+def versus_seeds(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], problems: int, z: float = 2.0) -> str:
+    """Compare two sets of per-seed accuracies on the same `problems`: a tie when the means differ by
+    at most z standard errors of the difference. The standard error is the seeds' spread, but never
+    less than the binomial noise of the means (a few seeds can agree by luck)."""
+    if len(a) < 2 or len(b) < 2:
+        raise LabkitError("compare over at least 2 seeds each; for one run use versus()")
     (mean_a, sd_a), (mean_b, sd_b) = spread(a), spread(b)
-    band = z * math.hypot(sd_a / math.sqrt(len(a)), sd_b / math.sqrt(len(b)))
+    seeds_band = z * math.hypot(sd_a / math.sqrt(len(a)), sd_b / math.sqrt(len(b)))
+    binomial_band = z * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
+    band = max(seeds_band, binomial_band)
     return (
         f"{name_a} {compare(mean_a, mean_b, band)} {name_b} over {len(a)} and {len(b)} seeds "
         f"({mean_a:.1%} ± {sd_a:.1%} vs {mean_b:.1%} ± {sd_b:.1%}, mean ± sd; a tie is a gap within ±{100 * band:.1f} points)"

@@ -15,9 +15,10 @@ plus whatever each stage writes (checkpoints, traces). A `Stage` says
     writes      the files and folders it makes, removed when it becomes stale
 
 `run_stages` walks the list in order: a finished stage is reused when its
-settings are unchanged and none of the stages it needs reran; otherwise its old
-outputs, and the results of every stage made from them, are removed first and
-it runs again. Adding a stage is one `Stage(...)` in a list (`pipeline.lab_stages`).
+settings are unchanged and none of the stages it needs reran; otherwise its
+result and what it wrote, and the results and writings of every stage made from
+them, are removed first and it runs again (`metrics.jsonl` is a log and keeps
+every line, tagged by stage). Adding a stage is one `Stage(...)` in a list (`pipeline.lab_stages`).
 """
 
 from __future__ import annotations
@@ -110,13 +111,18 @@ def made_from(stages: list[Stage], name: str) -> list[Stage]:
     return found
 
 
-def run_stages(stages: list[Stage], run: Run, device, *, until: str | None = None, say=print) -> dict:
-    """Run every stage not finished yet (up to and including `until`); returns {stage: result}."""
-    check_stages(stages)
+def last_stage(stages: list[Stage], until: str | None) -> int:
+    """Index of the stage called `until` (the last one if None); a clear error for an unknown name."""
     names = [stage.name for stage in stages]
     if until is not None and until not in names:
         raise LabkitError(f"unknown stage {until!r}; choose one of {', '.join(names)}")
-    last = names.index(until) if until is not None else len(stages) - 1
+    return names.index(until) if until is not None else len(stages) - 1
+
+
+def run_stages(stages: list[Stage], run: Run, device, *, until: str | None = None, say=print) -> dict:
+    """Run every stage not finished yet (up to and including `until`); returns {stage: result}."""
+    check_stages(stages)
+    last = last_stage(stages, until)
     results: dict[str, dict] = {}
     reran: set[str] = set()
     for stage in stages[: last + 1]:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .runtime import LabkitError, set_seed
 
 SCHEDULES = ("constant", "cosine")
+MIN_LR_RATE = 0.1  # where the cosine schedule ends, as a share of the peak learning rate
 
 
 def warmup_step_count(warmup_steps: int | float, max_steps: int) -> int:
@@ -35,18 +36,21 @@ def warmup_step_count(warmup_steps: int | float, max_steps: int) -> int:
     if warmup_steps < 0:
         raise LabkitError(f"warmup_steps must be >= 0 (steps, or a share of max_steps below 1), got {warmup_steps}")
     if isinstance(warmup_steps, float) and warmup_steps < 1:
-        return math.ceil(warmup_steps * max_steps - 1e-9)
+        return math.ceil(warmup_steps * max_steps)  # as transformers' TrainingArguments.get_warmup_steps
     return int(warmup_steps)
 
 
-def lr_multiplier(step: int, max_steps: int, warmup_steps: int, schedule: str = "cosine", floor: float = 0.1) -> float:
+def lr_multiplier(step: int, max_steps: int, warmup_steps: int, schedule: str = "cosine", floor: float = MIN_LR_RATE) -> float:
     """Learning-rate multiplier at `step` (0-based).
 
         step < W:   (step + 1) / W                                  linear warm-up
         constant:   1
         cosine:     floor + (1 - floor) * (1 + cos(pi * p)) / 2,    p = (step - W) / (max_steps - W)
 
-    (TRL's `cosine_with_min_lr` with `min_lr_rate=floor`.)
+    After the warm-up this is transformers' `cosine_with_min_lr` (`min_lr_rate=floor`) and
+    `constant`. During it labkit runs one step ahead: its first step is at lr / W, while
+    transformers' first step is at 0 (step / W). Kept so that the warm-ups that made the
+    lab's base models stay as they were measured.
     """
     if schedule not in SCHEDULES:
         raise LabkitError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")

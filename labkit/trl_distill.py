@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .distill import DistillConfig
 from .training import warmup_step_count
-from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, train_with
+from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, train_with, trl_schedule
 
 __all__ = ["distillation_trainer", "sft_trainer", "train_with"]
 
@@ -36,9 +36,7 @@ def _budget(config: DistillConfig, config_class: type, output_dir: str | None) -
         "max_steps": config.max_steps,
         "per_device_train_batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
-        "lr_scheduler_type": "cosine_with_min_lr",
-        "lr_scheduler_kwargs": {"min_lr_rate": 0.1},
-        "warmup_steps": max(1, warmup_step_count(config.warmup_steps, config.max_steps)),
+        **trl_schedule("cosine", max(1, warmup_step_count(config.warmup_steps, config.max_steps))),
         "weight_decay": 0.0,
         "max_grad_norm": config.max_grad_norm,
         "logging_steps": 10,

@@ -22,32 +22,34 @@ from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from .evaluate import evaluate
 from .grpo import group_advantages, policy_loss
-from .grpo_loop import LABKIT_ONLY_FIELDS, GRPOLoopConfig
+from .grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
 from .rewards import correctness_reward, format_reward
 from .runtime import LabkitError
 from .sampling import per_token_logps
-from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets
+from .training import warmup_step_count
+from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, trl_schedule
 
 
 def trl_grpo_config(config: GRPOLoopConfig | None = None, *, output_dir: str | None = None, **overrides):
     """A `trl.GRPOConfig` with labkit's loop settings (`GRPOLoopConfig`, same names), CPU-safe.
 
     Every field the two configs share is copied; `prompts_per_step` becomes TRL's
-    `per_device_train_batch_size` (which counts completions), labkit's schedule
-    TRL's `lr_scheduler_type`. `overrides` are TRL field names and win.
+    `per_device_train_batch_size` (which counts completions); `max_steps` (sampled
+    batches) becomes max_steps x num_iterations optimiser steps; labkit's schedule
+    becomes TRL's `lr_scheduler_type` with the warm-up as a whole number of steps.
+    `overrides` are TRL field names and win.
     """
     from trl import GRPOConfig
 
     config = config or GRPOLoopConfig()
-    shared = {f.name for f in dataclasses.fields(GRPOLoopConfig)} - set(LABKIT_ONLY_FIELDS) - {"eval_steps", "save_steps"}
-    schedule = {"lr_scheduler_type": "constant_with_warmup" if config.warmup_steps else "constant"}
-    if config.lr_schedule == "cosine":
-        schedule = {"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"min_lr_rate": 0.1}}
+    shared = {f.name for f in dataclasses.fields(GRPOLoopConfig)} - set(LABKIT_ONLY_FIELDS) - set(NOT_PASSED_TO_TRL)
+    optimiser_steps = config.max_steps * config.num_iterations
     settings = {
         **cpu_safe_settings(GRPOConfig, output_dir, seed=config.seed),
         **{name: getattr(config, name) for name in shared},
+        "max_steps": optimiser_steps,
         "per_device_train_batch_size": config.prompts_per_step * config.num_generations,
-        **schedule,
+        **trl_schedule(config.lr_schedule, warmup_step_count(config.warmup_steps, config.max_steps) * config.num_iterations),
     }
     return make_config(GRPOConfig, {**settings, **overrides})
 

@@ -40,6 +40,20 @@ def cpu_safe_settings(config_class: type, output_dir: str | None = None, seed: i
     return settings
 
 
+def trl_schedule(schedule: str, warmup_steps: int) -> dict:
+    """TRL's settings for labkit's learning-rate schedule (`training.lr_multiplier`): `constant`, or
+    `cosine` down to `MIN_LR_RATE` of the peak, after `warmup_steps` of linear warm-up."""
+    from .training import MIN_LR_RATE
+
+    if schedule == "cosine":
+        return {
+            "lr_scheduler_type": "cosine_with_min_lr",
+            "lr_scheduler_kwargs": {"min_lr_rate": MIN_LR_RATE},
+            "warmup_steps": warmup_steps,
+        }
+    return {"lr_scheduler_type": "constant_with_warmup" if warmup_steps else "constant", "warmup_steps": warmup_steps}
+
+
 def make_config(config_class: type, settings: dict):
     """`config_class(**settings)`, without TRL's own warning about the checkpointing switch's old name."""
     with warnings.catch_warnings():

@@ -24,10 +24,9 @@ def test_named_sizes_and_the_one_tenth_rule():
     assert 1.0e6 < counts["teacher"] < 1.1e6
     assert counts["student"] <= counts["teacher"] / 10
     assert counts["student-gpu"] <= counts["teacher-gpu"] / 10
-    # The count the profiles check on weightless (meta-device) copies agrees, and is transformers' own.
+    # The count the profiles check on weightless (meta-device) copies agrees with the built models'.
     for name in MODEL_CONFIGS:
-        model = build_model(name)[0]
-        assert config_parameters(name) == counts[name] == model.num_parameters()
+        assert config_parameters(name) == counts[name]
 
 
 def test_an_int8_copy_still_counts_its_quantised_weights():

@@ -82,5 +82,6 @@ def test_the_package_docstring_names_every_module():
     import labkit
 
     modules = {p.stem for p in Path(labkit.__file__).parent.glob("*.py")} - {"__init__"}
-    listed = {word.strip(",;") for line in labkit.__doc__.splitlines() for word in line.split() if word.strip(",;") in modules}
-    assert modules == listed, modules - listed
+    entries = [line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()]
+    assert len(entries) == len(set(entries)), "a module is listed twice"
+    assert set(entries) == modules, (modules - set(entries), set(entries) - modules)

@@ -11,7 +11,7 @@ from labkit.cli import main
 from labkit.distill import DistillConfig
 from labkit.grpo_loop import GRPOLoopConfig
 from labkit.models import load_model
-from labkit.pipeline import run_pipeline
+from labkit.pipeline import lab_stages, run_pipeline
 from labkit.pretrain import WarmupConfig, train_warmup
 from labkit.profiles import PROFILES, Profile, get_profile
 from labkit.runtime import LabkitError
@@ -70,7 +70,9 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
         assert {"accuracy", "latency_ms", "tokens_per_s", "parameters", "bytes"} <= set(first[stage])
 
     second = run_pipeline(TINY, folder, seed=1)
-    assert "reusing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("reusing the finished stage") == len(lab_stages())
+    assert " ...\n" not in out  # no stage ran again
     assert second["eval_teacher_base"] == first["eval_teacher_base"]
 
 
@@ -83,8 +85,10 @@ def test_a_changed_stage_reruns_with_every_later_stage_and_nothing_before(tmp_pa
     results = run_pipeline(longer_grpo, tmp_path / "run", seed=1, until="grpo_teacher")
     out = capsys.readouterr().out
     assert "warmup_teacher: reusing" in out and "eval_student_base: reusing" in out
-    assert "grpo_teacher: reusing" not in out and "eval_teacher_grpo" not in out
+    assert "grpo_teacher: reusing" not in out
     assert results["grpo_teacher"]["steps"] == 3
+    # Its evaluation was made from the old teacher: forgotten, though `until` stopped before it.
+    assert not (tmp_path / "run" / "stages" / "eval_teacher_grpo.json").exists()
     # The traces came from the old teacher: they are forgotten, not reused later.
     assert not (tmp_path / "run" / "stages" / "teacher_traces.json").exists()
     with pytest.raises(LabkitError, match="unknown stage 'students'"):

@@ -37,5 +37,9 @@ def test_over_seeds():
     assert spread([0.5]) == (0.5, 0.0)
     mean, sd = spread([0.6, 0.7, 0.8])
     assert mean == pytest.approx(0.7) and sd == pytest.approx(0.1)
-    assert versus_seeds("A", [0.9, 0.91, 0.89], "B", [0.7, 0.72, 0.71]).startswith("A beat B over 3 and 3 seeds")
-    assert versus_seeds("A", [0.9, 0.6, 0.75], "B", [0.7, 0.8, 0.72]).startswith("A tied with B")
+    assert versus_seeds("A", [0.9, 0.91, 0.89], "B", [0.7, 0.72, 0.71], 200).startswith("A beat B over 3 and 3 seeds")
+    assert versus_seeds("A", [0.9, 0.6, 0.75], "B", [0.7, 0.8, 0.72], 200).startswith("A tied with B")
+    # Seeds that agree exactly do not make a gap inside the binomial noise a win.
+    assert versus_seeds("A", [0.52, 0.52], "B", [0.50, 0.50], 100).startswith("A tied with B")
+    with pytest.raises(LabkitError, match="at least 2 seeds"):
+        versus_seeds("A", [0.5], "B", [0.5], 100)

@@ -64,7 +64,7 @@ def test_labkits_loop_config_becomes_the_same_trl_config(tmp_path):
     """One run, two implementations: every shared field carries over, the batch is counted in completions."""
     import dataclasses
 
-    from labkit.grpo_loop import LABKIT_ONLY_FIELDS, GRPOLoopConfig
+    from labkit.grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
     from labkit.trl_grpo import trl_grpo_config
 
     ours = GRPOLoopConfig(
@@ -84,8 +84,36 @@ def test_labkits_loop_config_becomes_the_same_trl_config(tmp_path):
     )
     theirs = trl_grpo_config(ours, output_dir=str(tmp_path))
     for field in dataclasses.fields(GRPOLoopConfig):
-        if field.name not in (*LABKIT_ONLY_FIELDS, "eval_steps", "save_steps"):
+        if field.name not in (*LABKIT_ONLY_FIELDS, *NOT_PASSED_TO_TRL):
             assert getattr(theirs, field.name) == getattr(ours, field.name), field.name
     assert theirs.per_device_train_batch_size == 12
     assert theirs.lr_scheduler_type == "cosine_with_min_lr" and theirs.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     assert trl_grpo_config(ours, output_dir=str(tmp_path), max_steps=1).max_steps == 1  # TRL names override
+    # Two updates a batch: TRL counts optimiser steps, labkit batches.
+    twice = trl_grpo_config(dataclasses.replace(ours, num_iterations=2), output_dir=str(tmp_path))
+    assert twice.max_steps == 14 and twice.warmup_steps == 4
+    assert trl_grpo_config(GRPOLoopConfig(warmup_steps=3), output_dir=str(tmp_path)).lr_scheduler_type == "constant_with_warmup"
+
+
+def test_labkits_schedule_is_transformers_after_the_warm_up():
+    """The cosine to 10% and the constant schedule, step by step, against transformers' own schedulers."""
+    import torch
+    from transformers import get_scheduler
+
+    from labkit.training import lr_multiplier
+
+    for labkit_name, theirs, kwargs in (
+        ("cosine", "cosine_with_min_lr", {"min_lr_rate": 0.1}),
+        ("constant", "constant_with_warmup", {}),
+    ):
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        scheduler = get_scheduler(theirs, optimizer, num_warmup_steps=5, num_training_steps=40, scheduler_specific_kwargs=kwargs)
+        for step in range(40):
+            expected = scheduler.get_last_lr()[0]
+            ours = lr_multiplier(step, 40, 5, labkit_name)
+            if step >= 5:
+                assert ours == pytest.approx(expected, abs=1e-9), (labkit_name, step)
+            else:  # the warm-up: labkit is one step ahead (docstring of lr_multiplier)
+                assert ours == pytest.approx((step + 1) / 5) and expected == pytest.approx(step / 5)
+            optimizer.step()
+            scheduler.step()
