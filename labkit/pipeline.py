@@ -181,11 +181,13 @@ def _evaluation(p: Profile) -> dict:
 
 def _student_settings(method: str):
     uses_grpo = "grpo" in STUDENT_RECIPES[method].uses
-    return lambda p: {
-        "method": method,
-        **dataclasses.asdict(p.distill),
-        **({"grpo": dataclasses.asdict(p.grpo)} if uses_grpo else {}),
-    }
+
+    def settings(p: Profile) -> dict:
+        # GRPO on the student runs for distill.max_steps: the teacher's GRPO length is not its setting.
+        grpo = {k: v for k, v in dataclasses.asdict(p.grpo).items() if k != "max_steps"}
+        return {"method": method, **dataclasses.asdict(p.distill), **({"grpo": grpo} if uses_grpo else {})}
+
+    return settings
 
 
 def _student_stages(method: str) -> list[Stage]:

@@ -47,7 +47,7 @@ NOT_A_RUN_FIGURE = (
     "a 2 MB number",  # an example of hostile input
     "needs under 2 GB",  # the memory budget the lab is built to (Binder's limit)
     "`docs/design.md` records",  # a measurement cited with its source and its machine
-    "**Time.**",  # header times: checked against docs/timings.md when that table exists
+    "**Time.**",  # header times: test_header_times_are_the_timing_tables checks them against docs/timings.md
 )
 
 
@@ -70,3 +70,15 @@ def test_the_scan_catches_what_it_should():
     assert RUN_FIGURE.search("about 90% against 81%") and RUN_FIGURE.search("labkit runs 0.19x the steps per second")
     assert RUN_FIGURE.search("took 4.5 min") and RUN_FIGURE.search("3.19 s for GRPO")
     assert not RUN_FIGURE.search("notebook 04, section 6") and not RUN_FIGURE.search("$1 - \\epsilon$")
+
+
+def test_header_times_are_the_timing_tables():
+    """Each notebook's "**Time.**" line gives the minutes docs/timings.md measured, within 25%."""
+    table = (Path(__file__).resolve().parent.parent / "docs" / "timings.md").read_text()
+    measured = {name: float(minutes) for name, minutes in re.findall(r"\| `([^`]+\.ipynb)` \| ([\d.]+) \|", table)}
+    assert set(measured) == {path.name for path in NOTEBOOKS}, "rerun benchmarks/notebook_times.py for every notebook"
+    for path in NOTEBOOKS:
+        header = nbformat.read(path, as_version=4).cells[0].source
+        stated = re.search(r"\*\*Time\.\*\* About ([\d.]+) minutes?", header)
+        assert stated, f"{path.name}: its header should say '**Time.** About N minutes'"
+        assert abs(float(stated.group(1)) - measured[path.name]) <= max(0.25 * measured[path.name], 0.5), path.name
