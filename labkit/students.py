@@ -52,7 +52,7 @@ class StudentRecipe:
     label: str  # its row in `labkit run`'s table
     implementation: str  # who does the training
     uses: tuple[str, ...]  # besides the student base: "teacher", "traces", "grpo" (the profile's GRPO settings)
-    train: Train  # train(student, tokenizer, inputs, callback, progress) -> {seconds, final_loss, ...}
+    train: Train  # train(student, tokenizer, inputs, callback, progress) -> {seconds, steps, final_loss, ...}
 
 
 def _trl_callbacks(callback):

@@ -242,7 +242,7 @@ def test_a_new_student_method_is_one_entry(tmp_path, monkeypatch, capsys):
 
     def nudge(student, tokenizer, inputs, callback, progress):  # a "method" that trains nothing, observably
         trained.append(inputs.distill.max_steps)
-        return {"seconds": 0.0, "final_loss": None}
+        return {"seconds": 0.0, "steps": 0, "final_loss": None}
 
     monkeypatch.setitem(STUDENT_RECIPES, "nudge", StudentRecipe("student: nudge", "a test", (), nudge))
     results = run_pipeline(TINY, tmp_path / "run", seed=1)
