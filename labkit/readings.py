@@ -10,7 +10,8 @@ Markdown. The noise of an accuracy measured on n problems is its standard error,
 and two accuracies measured on the same n problems differ by more than chance
 when |a - b| > z * sqrt(se(a)^2 + se(b)^2), with z = 2 (about 95%). Inside that
 band the reading is "tied with": the run cannot tell them apart, and saying
-otherwise would be reading noise. Over several seeds, the band is the seeds' spread.
+otherwise would be reading noise. Over several seeds, the band comes from the seeds' spread,
+widened by Student's t (a spread measured on a few seeds is itself uncertain).
 """
 
 from __future__ import annotations
@@ -73,15 +74,32 @@ def spread(values: Sequence[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def versus_seeds(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], problems: int, z: float = 2.0) -> str:
-    """Compare two sets of per-seed accuracies on the same `problems`: a tie when the means differ by
-    at most z standard errors of the difference. The standard error is the seeds' spread, but never
-    less than the binomial noise of the means (a few seeds can agree by luck)."""
+# Student's t, 97.5% quantile, by degrees of freedom: a spread estimated from a few seeds is itself
+# uncertain, so the band must be wider than 2 standard errors (with 3 seeds, over twice as wide).
+T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13, 20: 2.09, 30: 2.04}
+
+
+def t_quantile(degrees_of_freedom: int) -> float:
+    """The 97.5% quantile of Student's t, from the table entry at or below the given freedom (wider)."""
+    if degrees_of_freedom < 1:
+        raise LabkitError("needs at least one degree of freedom (two seeds)")
+    if degrees_of_freedom > 30:
+        return 1.96
+    return T_975[max(d for d in T_975 if d <= degrees_of_freedom)]
+
+
+def versus_seeds(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], problems: int) -> str:
+    """Compare two sets of per-seed accuracies on the same `problems`.
+
+    A tie when the means differ by at most t x (standard error of the difference), t the 97.5%
+    quantile of Student's t at min(seeds) - 1 degrees of freedom (conservative); the standard error
+    comes from the seeds' spread, but the band is never narrower than the means' binomial noise."""
     if len(a) < 2 or len(b) < 2:
         raise LabkitError("compare over at least 2 seeds each; for one run use versus()")
     (mean_a, sd_a), (mean_b, sd_b) = spread(a), spread(b)
-    seeds_band = z * math.hypot(sd_a / math.sqrt(len(a)), sd_b / math.sqrt(len(b)))
-    binomial_band = z * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
+    t = t_quantile(min(len(a), len(b)) - 1)
+    seeds_band = t * math.hypot(sd_a / math.sqrt(len(a)), sd_b / math.sqrt(len(b)))
+    binomial_band = 2 * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
     band = max(seeds_band, binomial_band)
     return (
         f"{name_a} {compare(mean_a, mean_b, band)} {name_b} over {len(a)} and {len(b)} seeds "
