@@ -27,14 +27,18 @@ from .tasks import read_records
 
 
 def _timed(function, repeats: int) -> tuple[float, float]:
-    """(median, max - min) seconds of `repeats` calls of `function`, after one untimed warm-up call."""
+    """(median, interquartile range) seconds of `repeats` calls of `function`, after one untimed warm-up
+    call. The interquartile range, not max - min: one call slowed by a neighbour should not hide a gap."""
     function()  # first-call allocations, lazy initialisation, Adam's lazily created moments
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), max(times) - min(times)
+    if len(times) < 2:
+        return times[0], 0.0
+    first, _, third = statistics.quantiles(times, n=4)
+    return statistics.median(times), third - first
 
 
 def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: int = 8, generations: int = 8) -> dict:
@@ -43,7 +47,7 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
     Both methods learn from the same B x G completions, sampled with one seed.
     Sampling is the same work for both (same policy, same completions), but it is
     timed in each process all the same, like the update: one warm-up call, then
-    `steps` timed calls; the median is reported with the spread (max - min).
+    `steps` timed calls; the median is reported with the spread (interquartile range).
     """
     from .grpo import group_advantages
     from .grpo_loop import GRPOLoopConfig, grpo_update
