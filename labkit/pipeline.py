@@ -204,24 +204,18 @@ def _student_stages(method: str) -> list[Stage]:
     ]
 
 
+def _warmup_stage_of(role: str) -> Stage:
+    """The warm-up of the teacher-size or student-size base model: one definition for both roles."""
+    settings = lambda p: {"model": getattr(p, role), **dataclasses.asdict(getattr(p, f"{role}_warmup"))}  # noqa: E731
+    return Stage(f"warmup_{role}", warmup_stage(role), settings, needs=("data",), writes=(f"{role}_base",))
+
+
 def lab_stages() -> list[Stage]:
     """The stages of `labkit run`, in order; the students' come from `STUDENT_RECIPES` as it is now."""
     return [
         Stage("data", stage_data, data_digests),
-        Stage(
-            "warmup_teacher",
-            warmup_stage("teacher"),
-            lambda p: {"model": p.teacher, **dataclasses.asdict(p.teacher_warmup)},
-            needs=("data",),
-            writes=("teacher_base",),
-        ),
-        Stage(
-            "warmup_student",
-            warmup_stage("student"),
-            lambda p: {"model": p.student, **dataclasses.asdict(p.student_warmup)},
-            needs=("data",),
-            writes=("student_base",),
-        ),
+        _warmup_stage_of("teacher"),
+        _warmup_stage_of("student"),
         Stage("eval_teacher_base", eval_stage("teacher_base", made_by="warmup_teacher"), _evaluation, needs=("warmup_teacher",)),
         Stage("eval_student_base", eval_stage("student_base", made_by="warmup_student"), _evaluation, needs=("warmup_student",)),
         Stage(
