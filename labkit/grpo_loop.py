@@ -244,7 +244,10 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
     columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}
     per_function = {name: fn(generation.texts, **columns) for name, fn in zip(names, reward_funcs)}
     rewards = torch.tensor(list(per_function.values())).T @ torch.tensor(weights)  # (N,)
-    advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards)
+    # Rewards are scored on the CPU (text); the advantages join the log-probs on the model's device.
+    advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards).to(
+        generation.completion_ids.device
+    )
     inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
     ref_logps = None
     if ref_model is not None and config.beta > 0:

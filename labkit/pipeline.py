@@ -28,7 +28,7 @@ from .models import build_model, count_parameters, load_model, save_model, size_
 from .pretrain import train_warmup
 from .profiles import Profile, get_profile
 from .report import summary_table
-from .runtime import describe_device, peak_memory_mb, pick_device
+from .runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
 from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student
 from .tasks import DATA_DIR, SPLIT_SIZES, read_records, split_digest
@@ -268,6 +268,9 @@ def run_pipeline(
     results: dict = run_stages(stages, run, chosen, until=until, say=say)
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
     results["peak_memory_mb"] = round(peak_memory_mb(), 1)
+    gpu_peak = peak_gpu_memory_mb()
+    if gpu_peak is not None:
+        results["peak_gpu_memory_mb"] = round(gpu_peak, 1)
     results["run_dir"] = str(out)
     if verbose:
         print(summary_table(results, profile))

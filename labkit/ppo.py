@@ -53,10 +53,10 @@ def gae_advantages(
     """
     length = mask.sum(dim=1).long()
     token_rewards = torch.zeros_like(values)
-    token_rewards[torch.arange(len(rewards)), (length - 1).clamp(min=0)] = rewards
+    token_rewards[torch.arange(len(rewards), device=values.device), (length - 1).clamp(min=0)] = rewards.to(values)
     values = values * mask
     advantages = torch.zeros_like(values)
-    running = torch.zeros(values.shape[0])
+    running = torch.zeros(values.shape[0], device=values.device)
     for t in reversed(range(values.shape[1])):
         next_value = values[:, t + 1] if t + 1 < values.shape[1] else torch.zeros_like(running)
         delta = token_rewards[:, t] + gamma * next_value - values[:, t]

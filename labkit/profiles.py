@@ -2,7 +2,7 @@
 
     quick    CI and a first look: about a minute on 2 CPU cores, weak base models
     default  a laptop: the real lab on the CPU
-    gpu      larger models for one GPU
+    gpu      10x larger models for one GPU: about 5 minutes on one large GPU
 
 A profile names the two model sizes and holds one config per stage of the run
 (`pipeline.py`). The completion length is set once here and copied into every
@@ -82,15 +82,17 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu",
+        # 10x the default's models (10.6M teacher, 1.05M student) on 8x its warm-up
+        # sequences; about 5 minutes on one large GPU (`bash benchmarks/gpu.sh`, README).
         teacher="teacher-gpu",
         student="student-gpu",
-        teacher_warmup=WarmupConfig(max_steps=3000, batch_size=256, learning_rate=1e-3),
-        student_warmup=WarmupConfig(max_steps=3000, batch_size=256),
-        grpo=GRPOLoopConfig(max_steps=300, prompts_per_step=32, learning_rate=5e-5),
-        traces=TraceConfig(prompts=20000, batch_size=2048),
-        distill=DistillConfig(max_steps=300, batch_size=256),
-        eval_problems=1000,
-        eval_k=16,
+        teacher_warmup=WarmupConfig(max_steps=2000, batch_size=256, learning_rate=1e-3),
+        student_warmup=WarmupConfig(max_steps=2000, batch_size=256),
+        grpo=GRPOLoopConfig(max_steps=150, prompts_per_step=32, learning_rate=5e-5),
+        traces=TraceConfig(prompts=8000, batch_size=2048),
+        distill=DistillConfig(max_steps=150, batch_size=256),
+        eval_problems=500,
+        eval_k=8,
     ),
 }
 

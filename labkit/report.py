@@ -47,7 +47,8 @@ def summary_table(results: dict, profile) -> str:
             f"{ev.get(f'pass@{k}', nan):>8.1%}{ev['mean_length']:>8.1f}{think:>24}{forced:>21}"
             f"{ev['tokens_per_s']:>9.0f}{ev.get('latency_ms', nan):>12.1f}"
         )
+    gpu = f", peak GPU memory {results['peak_gpu_memory_mb']:.0f} MB" if "peak_gpu_memory_mb" in results else ""
     lines.append(
-        f"wall time {results['wall_seconds']:.1f}s, peak memory {results['peak_memory_mb']:.0f} MB, run folder {results['run_dir']}"
+        f"wall time {results['wall_seconds']:.1f}s, peak memory {results['peak_memory_mb']:.0f} MB{gpu}, run folder {results['run_dir']}"
     )
     return "\n".join(lines)

@@ -62,6 +62,13 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
+def peak_gpu_memory_mb() -> float | None:
+    """Peak GPU memory PyTorch allocated in this process, in MB; None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 1e6
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MB (CPU RAM).
 

@@ -5,6 +5,7 @@ A run is a folder `runs/NAME/` holding
     config.json          the profile and seed it was made with
     metrics.jsonl        one line per logged step or evaluation, tagged by stage
     stages/STAGE.json    the result of each finished stage, with the part of the profile it used
+                         and its wall time (`stage_seconds`)
 
 plus whatever each stage writes (checkpoints, traces). A `Stage` says
 
@@ -138,8 +139,10 @@ def run_stages(stages: list[Stage], run: Run, device, *, until: str | None = Non
         say(f"  {stage.name} ...")
         set_seed(run.seed)
         start = time.perf_counter()
-        results[stage.name] = run.finish(stage.name, {**stage.run(run, device), "stage_config": stage_config})
-        say(f"  {stage.name}: done in {time.perf_counter() - start:.1f}s")
+        result = stage.run(run, device)
+        seconds = round(time.perf_counter() - start, 1)  # the whole stage: loading, training, evaluating, saving
+        results[stage.name] = run.finish(stage.name, {**result, "stage_seconds": seconds, "stage_config": stage_config})
+        say(f"  {stage.name}: done in {seconds:.1f}s")
     return results
 
 

@@ -1,5 +1,7 @@
 """The benchmarks still run (on fresh models and few problems: a smoke test, no timing asserted)."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +28,16 @@ def test_teacher_vs_student_benchmark_runs_and_prints_its_ratios(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fresh teacher" in result.stdout and "student / teacher: parameters 0.091" in result.stdout
     assert "int8 / float32 student: bytes" in result.stdout
+
+
+def test_gpu_script_runs_a_profile_end_to_end_and_prints_its_figures(tmp_path):
+    """`benchmarks/gpu.sh` is the GPU's prepared script; here it runs the quick profile on the CPU."""
+    env = {**os.environ, "PROFILE": "quick", "OUT_ROOT": str(tmp_path), "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh")], capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("quick profile on cpu") and "teacher after GRPO" in lines[-1] and "whole lab" in lines[-1]
+    assert any(line.startswith("warmup_teacher") for line in lines)  # the stage-time table
+    saved = json.loads((tmp_path / "quick.json").read_text())
+    assert saved["profile"] == "quick" and "accuracy" in saved["runs"]["0"]["eval_teacher_grpo"]
+    assert saved["runs"]["0"]["warmup_teacher"]["stage_seconds"] > 0
