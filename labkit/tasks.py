@@ -187,38 +187,3 @@ def load_split(split: str, data_dir: str | Path | None = None, limit: int | None
     if limit is not None:
         records = records[:limit]
     return Dataset.from_list(records)
-
-
-def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> Dataset:
-    """GSM8K as `prompt`/`answer` records, from the hub or a local copy.
-
-    The hub id needs a network; a local folder (made with
-    `Dataset.save_to_disk`, or holding GSM8K's JSONL/Parquet files) does not.
-    GSM8K's `answer` column ends with `#### 72`; labkit keeps the number after
-    it as `answer` and the working before it as `scratchpad`.
-    """
-    import datasets
-
-    path = Path(name_or_path)
-    try:
-        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
-            data = datasets.load_from_disk(str(path))
-            if isinstance(data, datasets.DatasetDict):
-                data = data[split]
-        elif path.is_dir():
-            data = datasets.load_dataset(str(path), split=split)
-        else:
-            data = datasets.load_dataset(name_or_path, "main", split=split)
-    except (OSError, ValueError, FileNotFoundError) as error:
-        raise LabkitError(f"could not load GSM8K from {name_or_path!r} ({type(error).__name__}): {error}") from None
-
-    def to_record(example: dict) -> dict:
-        working, _, final = example["answer"].rpartition("####")
-        return {
-            "prompt": example["question"],
-            "answer": final.strip().replace(",", ""),
-            "scratchpad": working.strip(),
-            "task": "gsm8k",
-        }
-
-    return data.map(to_record, remove_columns=data.column_names)

@@ -95,26 +95,3 @@ def test_unknown_split_and_missing_explicit_folder_fail_clearly(tmp_path):
 def test_too_many_problems_for_the_space_fails_clearly():
     with pytest.raises(LabkitError, match="unique"):
         make_splits(ColumnSums(digits=1, num_operands=2), sizes={"test": 10, "validation": 10, "train": 100})
-
-
-def test_gsm8k_loader_reads_a_local_copy(tmp_path):
-    from datasets import Dataset
-
-    from labkit.tasks import load_gsm8k
-
-    rows = [
-        {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4=7\n#### 7"},
-        {"question": "A big number?", "answer": "work\n#### 1,200"},
-    ]
-    Dataset.from_list(rows).save_to_disk(str(tmp_path / "gsm8k"))
-    data = load_gsm8k(str(tmp_path / "gsm8k"))
-    assert data["answer"] == ["7", "1200"]
-    assert data[0]["prompt"].startswith("Tom")
-    assert data[0]["scratchpad"] == "3+4=7"
-
-
-def test_gsm8k_loader_offline_fails_with_one_clear_error():
-    from labkit.tasks import load_gsm8k
-
-    with pytest.raises(LabkitError, match="could not load GSM8K"):
-        load_gsm8k("no-such-org/no-such-dataset")

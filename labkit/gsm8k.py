@@ -1,0 +1,187 @@
+"""GSM8K: grade-school word problems, the real task of notebook 06 and `labkit.scale`.
+
+    load_gsm8k(name_or_path, split)  records {prompt, answer, scratchpad, task} from the hub
+                                     ("openai/gsm8k") or a local copy in GSM8K's own format
+    chat_prompt(question)            the messages a chat model is given (TRL applies its template)
+    final_number(text)               the model's final answer, read without `eval`, in bounded time
+    gsm8k_correctness_reward         1.0 when final_number(completion) == the reference
+    gsm8k_format_reward              1.0 when the completion ends with a "#### N" line
+    write_sample(folder)             a small GSM8K-format set made up here, for offline runs
+
+GSM8K's reference solutions end with `#### 72`, and so does the answer a model is
+asked for. A model that forgets the marker is still graded: the reader falls back
+to `<answer>...</answer>`, then `\\boxed{...}`, then the last number in the text's
+tail, as graders of GSM8K usually do; the format reward is what asks for the marker.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from .rewards import _check_columns, completion_text, extract_answer
+from .runtime import LabkitError
+
+MARKER = "####"
+SYSTEM_PROMPT = "Solve the math problem. Reason step by step, then give the final answer on the last line as '#### <number>'."
+MAX_SCAN_CHARS = 4000  # only the tail of a completion is read: the answer is at its end
+# Bounded repeats: linear time on any input (no backtracking blow-up on hostile text).
+_NUMBER = re.compile(r"[-+]?\$?\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,8})?|[-+]?\$?\d{1,24}(?:\.\d{1,8})?", re.ASCII)
+
+
+def chat_prompt(question: str) -> list[dict[str, str]]:
+    """The conversation a chat model starts from: instructions, then the problem."""
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
+
+
+def _number(text: str, last: bool = False) -> str | None:
+    """The first (or last) number in `text`, canonical: no sign for 0, no commas, no '$', no trailing '.0'."""
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    raw = (found[-1] if last else found[0]).replace(",", "").replace("$", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def final_number(completion: Any) -> str | None:
+    """The model's final answer as a canonical number string, or None.
+
+    In order: the number after the last '####'; inside the last <answer></answer>;
+    inside the last \\boxed{}; the last number in the final 200 characters.
+    """
+    text = completion_text(completion)[-MAX_SCAN_CHARS:]
+    marker = text.rfind(MARKER)
+    if marker >= 0:
+        return _number(text[marker + len(MARKER) : marker + len(MARKER) + 80])
+    tagged = extract_answer(text)
+    if tagged is not None:
+        return _number(tagged[:200])
+    boxed = text.rfind("\\boxed{")
+    if boxed >= 0:
+        end = text.find("}", boxed)
+        return _number(text[boxed + 7 : end if end >= 0 else boxed + 87])
+    return _number(text[-200:], last=True)
+
+
+def gsm8k_correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 when the completion's final number equals the reference (72 == 72.00 == $72), else 0.0."""
+    _check_columns(completions, answer=answer)
+    rewards = []
+    for completion, reference in zip(completions, answer):
+        predicted, expected = final_number(completion), _number(str(reference)[:80])
+        rewards.append(1.0 if predicted is not None and predicted == expected else 0.0)
+    return rewards
+
+
+def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 when the last non-empty line is '#### N' (the format asked for), else 0.0."""
+    rewards = []
+    for completion in completions:
+        text = completion_text(completion)[-MAX_SCAN_CHARS:].rstrip()
+        last_line = text[text.rfind("\n") + 1 :].strip()
+        ok = last_line.startswith(MARKER) and _NUMBER.fullmatch(last_line[len(MARKER) :].strip()) is not None
+        rewards.append(1.0 if ok else 0.0)
+    return rewards
+
+
+def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
+    """Share of completions cut at the cap (TRL logs it as `completions/clipped_ratio`)."""
+    return sum(length >= max_completion_length for length in lengths) / max(1, len(lengths))
+
+
+# --- Data ----------------------------------------------------------------------------------------------
+
+
+def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> list[dict]:
+    """GSM8K as records {prompt, answer, scratchpad, task}, from the hub or a local copy.
+
+    The hub id needs a network (then the cache); a local folder does not: one made
+    with `Dataset.save_to_disk`, or holding GSM8K's files (`train.jsonl`/`test.jsonl`
+    or Parquet) with its two columns, `question` and `answer` ending in '#### N'.
+    `prompt` is the question; `answer` the number after '####'; `scratchpad` the working before it.
+    """
+    import datasets
+
+    path = Path(name_or_path)
+    try:
+        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+            data = datasets.load_from_disk(str(path))
+            if isinstance(data, datasets.DatasetDict):
+                data = data[split]
+        elif path.is_dir():
+            data = datasets.load_dataset(str(path), split=split)
+        else:
+            data = datasets.load_dataset(name_or_path, "main", split=split)
+    except (OSError, ValueError, FileNotFoundError, ConnectionError) as error:
+        raise LabkitError(
+            f"could not load GSM8K from {name_or_path!r} ({type(error).__name__}): {str(error)[:200]}; "
+            "without a network use a local copy, e.g. data/gsm8k_sample"
+        ) from None
+    if "question" not in data.column_names or "answer" not in data.column_names:
+        raise LabkitError(f"{name_or_path!r} has columns {data.column_names}, not GSM8K's 'question' and 'answer'")
+    records = []
+    for row in data:
+        working, _, final = row["answer"].rpartition(MARKER)
+        records.append({"prompt": row["question"], "answer": final.strip().replace(",", ""), "scratchpad": working.strip(), "task": "gsm8k"})
+    return records
+
+
+# Made-up problems in GSM8K's format (two or three steps, GSM8K's <<a*b=c>> calculator notes),
+# so that the offline setting runs the same code on the same file layout. Not GSM8K's problems.
+_NAMES = ["Ava", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jaya", "Kofi", "Lena"]
+_THINGS = ["apples", "stickers", "marbles", "books", "pencils", "shells", "cards", "coins"]
+
+
+def _sample_problem(rng: random.Random) -> dict:
+    name, thing = rng.choice(_NAMES), rng.choice(_THINGS)
+    start, bags, per_bag = rng.randint(5, 60), rng.randint(2, 9), rng.randint(3, 12)
+    kind = rng.randrange(3)
+    bought = bags * per_bag
+    if kind == 0:
+        total = start + bought
+        question = f"{name} has {start} {thing}. {name} buys {bags} bags with {per_bag} {thing} in each. How many {thing} does {name} have now?"
+        working = f"{name} buys {bags}*{per_bag} = <<{bags}*{per_bag}={bought}>>{bought} {thing}.\nNow {name} has {start}+{bought} = <<{start}+{bought}={total}>>{total} {thing}."
+    elif kind == 1:
+        given = rng.randint(1, start + bought - 1)
+        total = start + bought - given
+        question = (
+            f"{name} has {start} {thing} and gets {bags} boxes of {per_bag} {thing}. "
+            f"Then {name} gives away {given} {thing}. How many {thing} are left?"
+        )
+        working = (
+            f"The boxes hold {bags}*{per_bag} = <<{bags}*{per_bag}={bought}>>{bought} {thing}.\n"
+            f"{name} has {start}+{bought} = <<{start}+{bought}={start + bought}>>{start + bought} {thing}.\n"
+            f"After giving some away: {start + bought}-{given} = <<{start + bought}-{given}={total}>>{total} {thing}."
+        )
+    else:
+        price = rng.randint(2, 15)
+        total = bought * price
+        question = f"A shop sells {bags} packs of {per_bag} {thing}. Each of the {thing} costs ${price}. How many dollars does the shop take in?"
+        working = (
+            f"There are {bags}*{per_bag} = <<{bags}*{per_bag}={bought}>>{bought} {thing}.\n"
+            f"They cost {bought}*{price} = <<{bought}*{price}={total}>>{total} dollars."
+        )
+    return {"question": question, "answer": f"{working}\n{MARKER} {total}"}
+
+
+def write_sample(folder: str | Path = "data/gsm8k_sample", train: int = 400, test: int = 100, seed: int = 8) -> list[Path]:
+    """Write `train.jsonl` and `test.jsonl` in GSM8K's format; the same bytes every time."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    written = []
+    for split, count in (("train", train), ("test", test)):
+        path = folder / f"{split}.jsonl"
+        path.write_text("".join(json.dumps(_sample_problem(rng)) + "\n" for _ in range(count)))
+        written.append(path)
+    return written
