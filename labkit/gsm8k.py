@@ -132,7 +132,9 @@ def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> list[
     records = []
     for row in data:
         working, _, final = row["answer"].rpartition(MARKER)
-        records.append({"prompt": row["question"], "answer": final.strip().replace(",", ""), "scratchpad": working.strip(), "task": "gsm8k"})
+        records.append(
+            {"prompt": row["question"], "answer": final.strip().replace(",", ""), "scratchpad": working.strip(), "task": "gsm8k"}
+        )
     return records
 
 

@@ -1,0 +1,355 @@
+"""The lab on real chat models: a hub model on GSM8K (notebook 06, `labkit.scale`).
+
+One setting names everything that differs between a laptop and a GPU:
+
+    offline   CPU, about two minutes, no network: tiny chat models made here and saved in
+              the hub's format (read back with `from_pretrained`, a chat template), given a
+              short SFT on data/gsm8k_sample as their "instruct" training. Their numbers
+              mean nothing; the code path is the real one, and CI runs it.
+    real      one GPU with 40 GB or more (an A100 or H100): Qwen2.5-0.5B-Instruct on GSM8K,
+              distilled into SmolLM2-135M-Instruct. Downloads about 1.3 GB the first time.
+    t4        a free Colab T4 (16 GB): the same models, GRPO through a LoRA adapter (peft)
+              and fewer completions a step.
+
+`LABKIT_HUB` picks it (default: offline). The recipe is R1's, with TRL doing the work:
+
+    GRPO      TRL's GRPOTrainer on chat prompts, rewards `gsm8k_correctness_reward` +
+              `gsm8k_format_reward`; vLLM generates when it is installed and a GPU is there
+    traces    k samples of each training problem from the GRPO model, kept when right and
+              well-formed (rejection sampling), as text: it crosses tokenizers
+    student   TRL's SFTTrainer on those traces, in the student's own chat template
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from .gsm8k import SYSTEM_PROMPT, chat_prompt, clipped_ratio, gsm8k_correctness_reward, gsm8k_format_reward, load_gsm8k
+from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb, set_seed
+
+
+@dataclass(frozen=True)
+class HubSetting:
+    name: str
+    teacher: str  # hub id, or a tiny size made here (offline)
+    student: str  # a smaller model: its own tokenizer and chat template are fine (text traces)
+    data: str  # "openai/gsm8k" or a local folder in GSM8K's format
+    expects: str  # the machine it is sized for, and what it costs
+    train_problems: int = 256  # GRPO prompts and trace problems
+    eval_problems: int = 200  # held-out test problems, greedy
+    max_completion_length: int = 512  # tokens; at 256 most of a 0.5B model's GSM8K answers are cut
+    num_generations: int = 8  # completions a prompt (TRL's name)
+    prompts_per_step: int = 8  # prompts a step: TRL's per_device_train_batch_size is this x num_generations
+    max_steps: int = 100  # GRPO steps
+    learning_rate: float = 1e-6  # TRL's default for pretrained models
+    lora: bool = False  # train a LoRA adapter (peft) instead of every weight
+    lora_r: int = 16
+    use_vllm: bool = True  # when vLLM is installed and CUDA is there (colocate mode)
+    trace_samples: int = 4  # samples a training problem for rejection sampling
+    sft_steps: int = 200  # the student's SFT steps on the kept traces
+    sft_batch_size: int = 16
+    sft_learning_rate: float = 2e-5
+    instruct_sft_steps: int = 0  # offline only: SFT of the tiny models on the reference solutions
+
+
+HUB_SETTINGS: dict[str, HubSetting] = {
+    "offline": HubSetting(
+        name="offline",
+        teacher="chat-teacher",
+        student="chat-student",
+        data="data/gsm8k_sample",
+        expects="a CPU, about two minutes; tiny models made here, so the numbers mean nothing",
+        train_problems=32,
+        eval_problems=32,
+        max_completion_length=80,
+        num_generations=4,
+        prompts_per_step=2,
+        max_steps=4,
+        learning_rate=1e-4,
+        use_vllm=False,
+        trace_samples=8,
+        sft_steps=20,
+        sft_batch_size=8,
+        sft_learning_rate=1e-3,
+        instruct_sft_steps=120,
+    ),
+    "real": HubSetting(
+        name="real",
+        teacher="Qwen/Qwen2.5-0.5B-Instruct",
+        student="HuggingFaceTB/SmolLM2-135M-Instruct",
+        data="openai/gsm8k",
+        expects="one GPU with 40 GB or more (A100, H100); first run downloads about 1.3 GB",
+    ),
+    "t4": HubSetting(
+        name="t4",
+        teacher="Qwen/Qwen2.5-0.5B-Instruct",
+        student="HuggingFaceTB/SmolLM2-135M-Instruct",
+        data="openai/gsm8k",
+        expects="a free Colab T4 (16 GB): LoRA, 4 completions a prompt",
+        num_generations=4,
+        prompts_per_step=4,
+        lora=True,
+        learning_rate=1e-5,
+    ),
+}
+
+# The offline stand-ins: Llama-shaped like the hub's small models, 9% the teacher's size.
+CHAT_SIZES = {
+    "chat-teacher": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
+    "chat-student": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96),
+}
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def get_hub_setting(name: str | None = None) -> HubSetting:
+    """A setting by name; `LABKIT_HUB` chooses when no name is given (notebook 06 uses it)."""
+    name = name or os.environ.get("LABKIT_HUB", "offline")
+    if name not in HUB_SETTINGS:
+        raise LabkitError(f"unknown hub setting {name!r}; choose one of {', '.join(HUB_SETTINGS)}")
+    return HUB_SETTINGS[name]
+
+
+# --- Models ---------------------------------------------------------------------------------------------
+
+
+def chat_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
+    """A small BPE tokenizer learned from `corpus`, digits one by one, with ChatML's special tokens and template.
+
+    Any text still encodes (byte-level fallback); the corpus only decides which words get one token,
+    which keeps the offline models' sequences short.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    core.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=768, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    core.train_from_iterator(corpus, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        padding_side="left",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int = 0) -> Path:
+    """Build a tiny chat model of `size` (CHAT_SIZES), its tokenizer learned from `corpus`, saved as a hub model folder."""
+    if size not in CHAT_SIZES:
+        raise LabkitError(f"unknown chat model size {size!r}; choose one of {', '.join(CHAT_SIZES)}")
+    tokenizer = chat_tokenizer(corpus)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=1024,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        **CHAT_SIZES[size],
+    )
+    set_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
+    """(teacher, student) names `load_model` takes: hub ids as they are; offline, folders made here once.
+
+    Offline, each tiny model gets `instruct_sft_steps` of SFT on the sample's reference
+    solutions first: the stand-in for the instruct training a hub model comes with.
+    """
+    if setting.name != "offline":
+        return setting.teacher, setting.student
+    from .distill import DistillConfig
+    from .models import load_model, save_model
+    from .trl_distill import sft_trainer, train_with
+
+    records = load_gsm8k(setting.data, split="train")
+    solutions = [
+        {
+            "prompt": chat_prompt(r["prompt"]),
+            "completion": [{"role": "assistant", "content": f"{r['scratchpad']}\n#### {r['answer']}"}],
+        }
+        for r in records
+    ]
+    corpus = [SYSTEM_PROMPT, "system user assistant"] + [r["prompt"] + "\n" + r["scratchpad"] for r in records]
+    names = []
+    for size in (setting.teacher, setting.student):
+        path = Path(folder) / size
+        if not (path / "config.json").exists():
+            make_chat_model(size, path, corpus)
+            model, tokenizer = load_model(path)
+            budget = DistillConfig(max_steps=setting.instruct_sft_steps, batch_size=32, learning_rate=3e-3)
+            train_with(sft_trainer(model, tokenizer, solutions, budget))
+            save_model(model, tokenizer, path)
+        names.append(str(path))
+    return names[0], names[1]
+
+
+# --- GRPO, evaluation, traces, the student --------------------------------------------------------------
+
+
+def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides):
+    """TRL's `GRPOConfig` for the setting: bf16 on a GPU, vLLM colocated when it is there."""
+    from trl import GRPOConfig
+
+    from .trl_setup import cpu_safe_settings, make_config
+
+    on_gpu = torch.cuda.is_available()
+    settings = {
+        **cpu_safe_settings(GRPOConfig, output_dir),
+        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        "max_steps": setting.max_steps,
+        "per_device_train_batch_size": setting.prompts_per_step * setting.num_generations,
+        "num_generations": setting.num_generations,
+        "max_completion_length": setting.max_completion_length,
+        "learning_rate": setting.learning_rate,
+        "beta": 0.0,
+        "use_vllm": setting.use_vllm and on_gpu and importlib.util.find_spec("vllm") is not None,
+        "vllm_mode": "colocate",
+    }
+    return make_config(GRPOConfig, {**settings, **overrides})
+
+
+def lora_config(setting: HubSetting):
+    """peft's LoRA on the attention and MLP projections, or None when the setting trains every weight."""
+    if not setting.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=setting.lora_r, lora_alpha=2 * setting.lora_r, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def gsm8k_grpo_trainer(model, tokenizer, records: list[dict], setting: HubSetting, *, callbacks=(), **overrides):
+    """TRL's `GRPOTrainer` on GSM8K chat prompts with the two GSM8K rule rewards."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from .trl_setup import quiet, quiet_datasets
+
+    quiet_datasets()
+    data = Dataset.from_list([{"prompt": chat_prompt(r["prompt"]), "answer": r["answer"]} for r in records])
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[gsm8k_correctness_reward, gsm8k_format_reward],
+        args=grpo_config(setting, **overrides),
+        train_dataset=data,
+        peft_config=lora_config(setting),
+        callbacks=list(callbacks),
+    )
+    return quiet(trainer)
+
+
+def _chat_texts(tokenizer: PreTrainedTokenizerBase, records: list[dict]) -> list[str]:
+    return [tokenizer.apply_chat_template(chat_prompt(r["prompt"]), tokenize=False, add_generation_prompt=True) for r in records]
+
+
+def evaluate_chat(model, tokenizer, records: list[dict], max_completion_length: int, *, batch_size: int = 64) -> dict:
+    """Greedy accuracy on GSM8K problems, the share in the asked format, the share cut at the cap, length, time."""
+    from .sampling import generate_completions
+
+    start = time.perf_counter()
+    generation = generate_completions(
+        model,
+        tokenizer,
+        _chat_texts(tokenizer, records),
+        temperature=0.0,
+        max_new_tokens=max_completion_length,
+        batch_size=batch_size,
+    )
+    answers = [r["answer"] for r in records]
+    finished = (generation.completion_ids == tokenizer.eos_token_id).any(dim=1)
+    lengths = [length if done else max_completion_length for length, done in zip(generation.lengths.tolist(), finished.tolist())]
+    return {
+        "accuracy": sum(gsm8k_correctness_reward(generation.texts, answer=answers)) / len(records),
+        "format_share": sum(gsm8k_format_reward(generation.texts)) / len(records),
+        "clipped_ratio": clipped_ratio(lengths, max_completion_length),
+        "mean_length": sum(lengths) / len(lengths),
+        "seconds": time.perf_counter() - start,
+        "example": generation.texts[0],
+    }
+
+
+def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[dict]:
+    """`trace_samples` samples a problem from `model`; `keep_traces` decides which become training data."""
+    from .sampling import generate_completions
+
+    generation = generate_completions(
+        model, tokenizer, _chat_texts(tokenizer, records), num_generations=setting.trace_samples, temperature=temperature,
+        max_new_tokens=setting.max_completion_length, batch_size=64,
+    )  # fmt: skip
+    return keep_traces(records, generation.texts, setting.trace_samples)
+
+
+def keep_traces(records: list[dict], texts: list[str], k: int) -> list[dict]:
+    """Rejection sampling's filter: of the k samples of each problem (texts[i*k:(i+1)*k]) keep
+    the right and well-formed ones, each distinct text once, as (chat prompt, assistant message)."""
+    answers = [r["answer"] for r in records for _ in range(k)]
+    right, formed = gsm8k_correctness_reward(texts, answer=answers), gsm8k_format_reward(texts)
+    traces, seen = [], set()
+    for i, text in enumerate(texts):
+        record = records[i // k]
+        if right[i] and formed[i] and (record["prompt"], text.strip()) not in seen:
+            seen.add((record["prompt"], text.strip()))
+            traces.append(
+                {
+                    "prompt": chat_prompt(record["prompt"]),
+                    "completion": [{"role": "assistant", "content": text.strip()}],
+                    "answer": record["answer"],
+                }
+            )
+    return traces
+
+
+def distill_student(student, tokenizer, traces: list[dict], setting: HubSetting, *, callbacks=()) -> dict:
+    """Sequence KD: TRL's SFTTrainer on the kept traces, in the student's chat template."""
+    from .distill import DistillConfig
+    from .trl_distill import sft_trainer, train_with
+
+    if not traces:
+        raise LabkitError("no trace was kept (none right and well-formed): train the teacher longer, or sample more")
+    budget = DistillConfig(
+        max_steps=setting.sft_steps, batch_size=setting.sft_batch_size, learning_rate=setting.sft_learning_rate
+    )
+    trainer = sft_trainer(
+        student,
+        tokenizer,
+        traces,
+        budget,
+        callbacks=list(callbacks),
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+    )
+    start = time.perf_counter()
+    train_with(trainer)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "seconds_per_step": seconds / setting.sft_steps, **memory()}
+
+
+def memory() -> dict:
+    """Peak memory so far: RAM, and GPU memory when there is a GPU (MB)."""
+    gpu = peak_gpu_memory_mb()
+    return {"peak_memory_mb": peak_memory_mb(), **({"peak_gpu_memory_mb": gpu} if gpu is not None else {})}

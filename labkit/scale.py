@@ -1,0 +1,118 @@
+"""GRPO past one machine: TRL's GRPOTrainer under `accelerate launch` (docs/scale.md).
+
+    python -m labkit.scale --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct            # one GPU
+    accelerate launch --config_file configs/accelerate/zero2.yaml -m labkit.scale \\
+        --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct [--use-vllm] [--vllm-mode colocate|server] [--lora]
+    python -m labkit.scale --task sums --model teacher --max-steps 20                  # the lab's own task, CPU
+
+labkit schedules nothing itself: accelerate starts the processes (DDP or DeepSpeed, from
+the config file), TRL shards the batch and samples (with vLLM when asked). This module
+only builds the trainer from the lab's pieces: `hub.gsm8k_grpo_trainer` for GSM8K (a hub
+model, its chat template, the GSM8K rule rewards) and `trl_grpo.grpo_trainer` for the sums.
+Batch sizes are per process: the global batch is `--prompts-per-step` x processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from .runtime import LabkitError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labkit.scale", description="GRPO with TRL, on one process or many.")
+    parser.add_argument("--task", choices=("gsm8k", "sums"), default="gsm8k")
+    parser.add_argument("--model", default=None, help="hub id or folder (gsm8k), or a tiny size / folder (sums)")
+    parser.add_argument("--setting", default="real", help="hub setting for gsm8k: offline | real | t4 (labkit.hub)")
+    parser.add_argument("--data", default=None, help="GSM8K hub id or local folder (default: the setting's)")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--prompts-per-step", type=int, default=None, help="prompts a step, per process")
+    parser.add_argument("--num-generations", type=int, default=None)
+    parser.add_argument("--max-completion-length", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft)")
+    parser.add_argument("--use-vllm", action="store_true", help="sample with vLLM (needs vLLM and a GPU)")
+    parser.add_argument("--vllm-mode", choices=("colocate", "server"), default="colocate")
+    parser.add_argument("--output-dir", default="runs/scale")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def build_trainer(args: argparse.Namespace):
+    """The GRPOTrainer these arguments describe (nothing trained yet)."""
+    from .models import load_model
+
+    overrides = {"output_dir": args.output_dir, "seed": args.seed}
+    if args.task == "sums":
+        from .grpo_loop import GRPOLoopConfig
+        from .tasks import read_records
+        from .trl_grpo import grpo_trainer
+
+        config = GRPOLoopConfig(seed=args.seed)
+        changes = {
+            "max_steps": args.max_steps,
+            "prompts_per_step": args.prompts_per_step,
+            "num_generations": args.num_generations,
+            "max_completion_length": args.max_completion_length,
+            "learning_rate": args.learning_rate,
+        }
+        config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+        model, tokenizer = load_model(args.model or "teacher")
+        if args.use_vllm:
+            overrides.update(use_vllm=True, vllm_mode=args.vllm_mode)
+        return grpo_trainer(model, tokenizer, read_records("train"), config=config, **overrides)
+
+    from .gsm8k import load_gsm8k
+    from .hub import get_hub_setting, gsm8k_grpo_trainer
+
+    setting = get_hub_setting(args.setting)
+    changes = {
+        "teacher": args.model,
+        "data": args.data,
+        "max_steps": args.max_steps,
+        "prompts_per_step": args.prompts_per_step,
+        "num_generations": args.num_generations,
+        "max_completion_length": args.max_completion_length,
+        "learning_rate": args.learning_rate,
+        "lora": args.lora or None,
+        "use_vllm": args.use_vllm or None,
+    }
+    setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
+    model, tokenizer = load_model(setting.teacher)
+    records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
+    if args.use_vllm:
+        overrides["vllm_mode"] = args.vllm_mode
+    return gsm8k_grpo_trainer(model, tokenizer, records, setting, **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        trainer = build_trainer(args)
+    except LabkitError as error:
+        print(f"labkit.scale: error: {error}", file=sys.stderr)
+        return 2
+    state = trainer.accelerator.state
+    if trainer.accelerator.is_main_process:
+        print(
+            f"labkit.scale: {args.task}, {state.num_processes} process(es), {state.distributed_type}, "
+            f"{trainer.args.per_device_train_batch_size} completions a step per process"
+        )
+    start = time.perf_counter()
+    trainer.train()
+    trainer.save_model(args.output_dir)
+    if trainer.accelerator.is_main_process:
+        logs = [log for log in trainer.state.log_history if "reward" in log]
+        last = logs[-1] if logs else {}
+        print(
+            f"labkit.scale: {trainer.state.global_step} steps in {time.perf_counter() - start:.1f}s, "
+            f"last reward {last.get('reward', float('nan')):.3f}, saved to {args.output_dir}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The real-model path, offline: a hub-format chat model saved here, GSM8K-format data, TRL doing the work."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit.gsm8k import chat_prompt, load_gsm8k
+from labkit.hub import (
+    HUB_SETTINGS,
+    distill_student,
+    evaluate_chat,
+    get_hub_setting,
+    gsm8k_grpo_trainer,
+    keep_traces,
+    make_chat_model,
+)
+from labkit.models import count_parameters, load_model
+from labkit.runtime import LabkitError
+from labkit.trl_setup import train_with
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = str(ROOT / "data" / "gsm8k_sample")
+
+
+@pytest.fixture(scope="module")
+def chat_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hub")
+    records = load_gsm8k(SAMPLE, split="train")
+    corpus = [r["prompt"] + "\n" + r["scratchpad"] for r in records]
+    return make_chat_model("chat-teacher", folder / "teacher", corpus), make_chat_model(
+        "chat-student", folder / "student", corpus
+    )
+
+
+def test_a_saved_chat_model_loads_with_from_pretrained_and_its_chat_template(chat_models):
+    teacher_path, student_path = chat_models
+    assert (teacher_path / "config.json").exists() and (teacher_path / "tokenizer_config.json").exists()
+    teacher, tokenizer = load_model(teacher_path)
+    student, _ = load_model(student_path)
+    text = tokenizer.apply_chat_template(chat_prompt("Ava has 3 apples."), tokenize=False, add_generation_prompt=True)
+    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False).input_ids) == text  # any text round-trips
+    assert count_parameters(student) <= count_parameters(teacher) / 10
+
+
+def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
+    model, tokenizer = load_model(chat_models[0])
+    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=2)
+    records = load_gsm8k(SAMPLE, split="train")[:8]
+    trainer = gsm8k_grpo_trainer(model, tokenizer, records, setting)
+    train_with(trainer)
+    logs = [log for log in trainer.state.log_history if "reward" in log]
+    assert len(logs) == 2 and all("completions/clipped_ratio" in log for log in logs)
+    assert trainer.args.per_device_train_batch_size == setting.prompts_per_step * setting.num_generations
+    assert all(f"rewards/{name}/mean" in logs[0] for name in ("gsm8k_correctness_reward", "gsm8k_format_reward"))
+    metrics = evaluate_chat(model, tokenizer, load_gsm8k(SAMPLE, split="test")[:4], setting.max_completion_length)
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["clipped_ratio"] <= 1.0
+
+
+def test_keep_traces_keeps_right_well_formed_distinct_samples_only():
+    records = [{"prompt": "Q1", "answer": "7"}, {"prompt": "Q2", "answer": "9"}]
+    texts = ["3+4=7\n#### 7", "3+4=7\n#### 7", "#### 8", "so 7", "#### 9", "4+5=9\n#### 9 "]
+    traces = keep_traces(records, texts, k=3)
+    assert [t["completion"][0]["content"] for t in traces] == ["3+4=7\n#### 7", "#### 9", "4+5=9\n#### 9"]
+    assert traces[0]["prompt"] == chat_prompt("Q1") and traces[1]["answer"] == "9"
+
+
+def test_sequence_kd_into_the_student_moves_it(chat_models):
+    student, tokenizer = load_model(chat_models[1])
+    records = load_gsm8k(SAMPLE, split="train")[:16]
+    traces = keep_traces(records, [f"{r['scratchpad']}\n#### {r['answer']}" for r in records], k=1)
+    before = [p.detach().clone() for p in student.parameters()]
+    setting = dataclasses.replace(get_hub_setting("offline"), sft_steps=3)
+    summary = distill_student(student, tokenizer, traces, setting)
+    assert summary["seconds_per_step"] > 0 and summary["peak_memory_mb"] > 0
+    assert any(not (a == b).all() for a, b in zip(before, student.parameters()))
+    with pytest.raises(LabkitError, match="no trace was kept"):
+        distill_student(student, tokenizer, [], setting)
+
+
+def test_settings_name_their_machine_and_unknown_ones_fail_in_one_line(monkeypatch):
+    assert set(HUB_SETTINGS) == {"offline", "real", "t4"}
+    assert HUB_SETTINGS["real"].teacher == "Qwen/Qwen2.5-0.5B-Instruct" and HUB_SETTINGS["t4"].lora
+    assert all(setting.expects for setting in HUB_SETTINGS.values())
+    monkeypatch.setenv("LABKIT_HUB", "offline")
+    assert get_hub_setting().name == "offline"
+    with pytest.raises(LabkitError, match="choose one of offline, real, t4"):
+        get_hub_setting("cloud")
+
+
+def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
+    command = [sys.executable, "-m", "labkit.scale", "--task", "sums", "--model", "teacher", "--max-steps", "2",
+               "--prompts-per-step", "2", "--num-generations", "4", "--output-dir", str(tmp_path / "sums")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 process(es)" in result.stdout and "2 steps" in result.stdout
+    assert (tmp_path / "sums" / "model.safetensors").exists()
+    env_offline = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.scale", "--task", "gsm8k", "--model", "no-such-org/no-such-model", "--data", SAMPLE],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env_offline,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("labkit.scale: error: could not load model 'no-such-org/no-such-model'")
