@@ -43,7 +43,9 @@ def test_loader_reads_gsm8k_format_jsonl_files_and_the_sample_is_made_byte_for_b
     assert len(records) == 100
     for record in records:  # GSM8K's calculator notes <<a*b=c>> are right, and the last one is the answer
         notes = re.findall(r"<<(\d+)([-+*])(\d+)=(\d+)>>", record["scratchpad"])
-        assert notes and all(int(c) == {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op] for a, op, b, c in notes)
+        assert notes and all(
+            int(c) == {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op] for a, op, b, c in notes
+        )
         assert notes[-1][3] == record["answer"]
 
 
@@ -73,7 +75,11 @@ def test_final_number_reads_the_answer_the_way_graders_do(text, number):
 
 
 def test_rewards_take_chat_messages_and_grade_equal_values_as_equal():
-    completions = [[{"role": "assistant", "content": "4*3=12\n#### 12"}], [{"role": "assistant", "content": "#### 12.0"}], "#### 13"]
+    completions = [
+        [{"role": "assistant", "content": "4*3=12\n#### 12"}],
+        [{"role": "assistant", "content": "#### 12.0"}],
+        "#### 13",
+    ]
     assert gsm8k_correctness_reward(completions, answer=["12", "12", "12"]) == [1.0, 1.0, 0.0]
     assert gsm8k_format_reward(["work\n#### 12", "#### 12 apples", "12", "#### 12\n"]) == [1.0, 0.0, 0.0, 1.0]
     with pytest.raises(LabkitError, match="one entry per completion"):
