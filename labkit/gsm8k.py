@@ -6,7 +6,9 @@
     final_number(text)               the model's final answer, read without `eval`, in bounded time
     gsm8k_correctness_reward         1.0 when final_number(completion) == the reference
     gsm8k_format_reward              1.0 when the completion ends with a "#### N" line
+    notes_add_up(text)               a process check: every <<a*b=c>> calculator note is right
     write_sample(folder)             a small GSM8K-format set made up here, for offline runs
+                                     (`load_gsm8k("sample")` reads it from data/gsm8k_sample)
 
 GSM8K's reference solutions end with `#### 72`, and so does the answer a model is
 asked for. A model that forgets the marker is still graded: the reader falls back
@@ -94,6 +96,36 @@ def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     return rewards
 
 
+_NOTE = re.compile(
+    r"<<\s?(\d{1,12}(?:\.\d{1,6})?)\s?([-+*/])\s?(\d{1,12}(?:\.\d{1,6})?)\s?=\s?(-?\d{1,24}(?:\.\d{1,6})?)\s?>>", re.ASCII
+)
+MAX_NOTES = 50
+
+
+def notes_add_up(completion: Any) -> bool:
+    """Is every GSM8K calculator note `<<a op b=c>>` (op one of + - * /) arithmetically right?
+
+    A process check, like `rewards.check_steps` for the sums: a final number can be right by luck
+    while the working is nonsense. True when there are no notes (hub models rarely write them);
+    False for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over 8,000 characters. Exact (Fraction), no `eval`.
+    """
+    from fractions import Fraction
+
+    text = completion_text(completion)
+    if len(text) > 2 * MAX_SCAN_CHARS:  # longer than any trace worth keeping: not read
+        return False
+    if text.count("<<") > MAX_NOTES or text.count("<<") != len(_NOTE.findall(text)):
+        return False
+    for a, op, b, c in _NOTE.findall(text):
+        x, y, z = Fraction(a), Fraction(b), Fraction(c)
+        if op == "/" and y == 0:
+            return False
+        value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else None}[op]
+        if value != z:
+            return False
+    return True
+
+
 def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
     """Share of completions cut at the cap (TRL logs it as `completions/clipped_ratio`)."""
     return sum(length >= max_completion_length for length in lengths) / max(1, len(lengths))
@@ -102,8 +134,25 @@ def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
 # --- Data ----------------------------------------------------------------------------------------------
 
 
+def sample_dir() -> Path:
+    """data/gsm8k_sample of this checkout, or the same files written once to the temporary
+    folder when labkit was installed without its data (a wheel, Colab)."""
+    import tempfile
+
+    from .tasks import DATA_DIR
+
+    if (DATA_DIR / "gsm8k_sample" / "test.jsonl").exists():
+        return DATA_DIR / "gsm8k_sample"
+    folder = Path(tempfile.gettempdir()) / "labkit-gsm8k-sample"
+    if not (folder / "test.jsonl").exists():
+        write_sample(folder)
+    return folder
+
+
 def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> list[dict]:
     """GSM8K as records {prompt, answer, scratchpad, task}, from the hub or a local copy.
+
+    "sample" names the small made-up set in GSM8K's format (`sample_dir`).
 
     The hub id needs a network (then the cache); a local folder does not: one made
     with `Dataset.save_to_disk`, or holding GSM8K's files (`train.jsonl`/`test.jsonl`
@@ -112,6 +161,8 @@ def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> list[
     """
     import datasets
 
+    if name_or_path == "sample":
+        name_or_path = str(sample_dir())
     path = Path(name_or_path)
     try:
         if (path / "dataset_info.json").exists() or (path / "state.json").exists():

@@ -31,7 +31,15 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from .gsm8k import SYSTEM_PROMPT, chat_prompt, clipped_ratio, gsm8k_correctness_reward, gsm8k_format_reward, load_gsm8k
+from .gsm8k import (
+    SYSTEM_PROMPT,
+    chat_prompt,
+    clipped_ratio,
+    gsm8k_correctness_reward,
+    gsm8k_format_reward,
+    load_gsm8k,
+    notes_add_up,
+)
 from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb, set_seed
 
 
@@ -40,7 +48,7 @@ class HubSetting:
     name: str
     teacher: str  # hub id, or a tiny size made here (offline)
     student: str  # a smaller model: its own tokenizer and chat template are fine (text traces)
-    data: str  # "openai/gsm8k" or a local folder in GSM8K's format
+    data: str  # "openai/gsm8k", a local folder in GSM8K's format, or "sample" (gsm8k.sample_dir)
     expects: str  # the machine it is sized for, and what it costs
     train_problems: int = 256  # GRPO prompts and trace problems
     eval_problems: int = 200  # held-out test problems, greedy
@@ -64,7 +72,7 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         name="offline",
         teacher="chat-teacher",
         student="chat-student",
-        data="data/gsm8k_sample",
+        data="sample",
         expects="a CPU, about two minutes; tiny models made here, so the numbers mean nothing",
         train_problems=32,
         eval_problems=32,
@@ -169,10 +177,9 @@ def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int 
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    from .models import save_model
+
+    return save_model(model, tokenizer, folder)
 
 
 def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
@@ -294,26 +301,33 @@ def evaluate_chat(model, tokenizer, records: list[dict], max_completion_length: 
     }
 
 
-def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[dict]:
-    """`trace_samples` samples a problem from `model`; `keep_traces` decides which become training data."""
+def sample_answers(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[str]:
+    """`trace_samples` sampled answers to each problem, problem by problem (k consecutive texts each)."""
     from .sampling import generate_completions
 
     generation = generate_completions(
         model, tokenizer, _chat_texts(tokenizer, records), num_generations=setting.trace_samples, temperature=temperature,
         max_new_tokens=setting.max_completion_length, batch_size=64,
     )  # fmt: skip
-    return keep_traces(records, generation.texts, setting.trace_samples)
+    return generation.texts
 
 
-def keep_traces(records: list[dict], texts: list[str], k: int) -> list[dict]:
+def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[dict]:
+    """R1's distillation data: `sample_answers`, filtered by `keep_traces`."""
+    return keep_traces(records, sample_answers(model, tokenizer, records, setting, temperature=temperature), setting.trace_samples)
+
+
+def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: bool = True) -> list[dict]:
     """Rejection sampling's filter: of the k samples of each problem (texts[i*k:(i+1)*k]) keep
-    the right and well-formed ones, each distinct text once, as (chat prompt, assistant message)."""
+    the right and well-formed ones whose calculator notes add up (`check_notes`), each distinct
+    text once, as (chat prompt, assistant message)."""
     answers = [r["answer"] for r in records for _ in range(k)]
     right, formed = gsm8k_correctness_reward(texts, answer=answers), gsm8k_format_reward(texts)
     traces, seen = [], set()
     for i, text in enumerate(texts):
         record = records[i // k]
-        if right[i] and formed[i] and (record["prompt"], text.strip()) not in seen:
+        sound = notes_add_up(text) if check_notes else True
+        if right[i] and formed[i] and sound and (record["prompt"], text.strip()) not in seen:
             seen.add((record["prompt"], text.strip()))
             traces.append(
                 {

@@ -14,6 +14,7 @@ from labkit.gsm8k import (
     gsm8k_correctness_reward,
     gsm8k_format_reward,
     load_gsm8k,
+    notes_add_up,
     write_sample,
 )
 from labkit.runtime import LabkitError
@@ -105,3 +106,26 @@ def test_prompt_and_clipped_ratio():
     messages = chat_prompt("What is 2+2?")
     assert [m["role"] for m in messages] == ["system", "user"] and "####" in messages[0]["content"]
     assert clipped_ratio([10, 256, 300, 5], 256) == 0.5
+
+
+@pytest.mark.parametrize(
+    "text, sound",
+    [
+        ("6*10 = <<6*10=60>>60, then 19+60 = <<19+60=79>>79\n#### 79", True),
+        ("no notes at all\n#### 79", True),
+        ("<<7/2=3.5>> and <<10-12=-2>>", True),
+        ("6*12 = <<9*12=18>>56 pencils", False),  # a lucky final number over nonsense working
+        ("<<2There are 7=588>>", False),  # malformed
+        ("<<5/0=0>>", False),
+        ("<<1+1=2>>" * 60, False),  # past MAX_NOTES
+    ],
+)
+def test_calculator_notes_are_checked_exactly(text, sound):
+    assert notes_add_up(text) is sound
+
+
+def test_notes_check_is_bounded_on_hostile_text():
+    start = time.process_time()
+    assert notes_add_up("<<" + "1" * 1_000_000 + "+1=2>>") is False
+    assert notes_add_up("<<1+1=2>>" + "<" * 1_000_000) is False
+    assert time.process_time() - start < 2.0

@@ -22,7 +22,7 @@ from labkit.runtime import LabkitError
 from labkit.trl_setup import train_with
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = str(ROOT / "data" / "gsm8k_sample")
+SAMPLE = "sample"
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,11 @@ def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
 
 def test_keep_traces_keeps_right_well_formed_distinct_samples_only():
     records = [{"prompt": "Q1", "answer": "7"}, {"prompt": "Q2", "answer": "9"}]
-    texts = ["3+4=7\n#### 7", "3+4=7\n#### 7", "#### 8", "so 7", "#### 9", "4+5=9\n#### 9 "]
-    traces = keep_traces(records, texts, k=3)
-    assert [t["completion"][0]["content"] for t in traces] == ["3+4=7\n#### 7", "#### 9", "4+5=9\n#### 9"]
+    texts = ["<<3+4=7>>\n#### 7", "<<3+4=7>>\n#### 7", "#### 8", "so 7", "#### 9", "<<4+5=9>>\n#### 9 ", "<<4+4=9>>\n#### 9"]
+    traces = keep_traces(records, texts[:3] + texts[4:6] + texts[3:4], k=3)
+    assert [t["completion"][0]["content"] for t in traces] == ["<<3+4=7>>\n#### 7", "#### 9", "<<4+5=9>>\n#### 9"]
+    lucky = keep_traces(records[1:], texts[4:7], k=3)  # the last is right by luck: its note is wrong
+    assert len(lucky) == 2 and len(keep_traces(records[1:], texts[4:7], k=3, check_notes=False)) == 3
     assert traces[0]["prompt"] == chat_prompt("Q1") and traces[1]["answer"] == "9"
 
 
