@@ -1,6 +1,7 @@
 """How long the lab takes, as a learner meets it: `labkit run`, then every notebook in order.
 
     .venv/bin/python benchmarks/notebook_times.py [--profile default] [--out docs/timings.md]
+    .venv/bin/python benchmarks/notebook_times.py --update --notebooks 06_real_models   # re-measure some rows
 
 Runs `labkit run --profile PROFILE` into a fresh runs folder, then executes each
 notebook top to bottom (nbclient, as CI does) in that folder, so a notebook reuses
@@ -8,7 +9,9 @@ what the run and the notebooks before it made, exactly as on a learner's machine
 Each is timed by the wall clock, and the peak resident memory of its process (the
 kernel, for a notebook) is sampled every half second. The table is written as
 Markdown with the machine it ran on: the notebooks' "Time." lines cite it, and
-tests/test_notebooks.py checks that they agree with it within 25%.
+tests/test_notebooks.py checks that they agree with it within 25%. `--update` skips
+`labkit run` (for notebooks that do not read its folder, or after a full measurement)
+and replaces only the rows it measured, saying which rows were re-measured when.
 """
 
 import argparse
@@ -73,17 +76,19 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "timings.md"))
     parser.add_argument("--notebooks", nargs="*", default=None, help="names to run (default: all, in order)")
     parser.add_argument("--executed", default=None, help="also save each executed notebook in this folder, to read")
+    parser.add_argument("--update", action="store_true", help="skip labkit run; replace only these notebooks' rows in --out")
     args = parser.parse_args()
 
     runs = Path(tempfile.mkdtemp(prefix="labkit-timings-"))
     env = {**os.environ, "LABKIT_PROFILE": args.profile, "LABKIT_RUNS": str(runs), "LABKIT_DEVICE": "cpu"}
     os.environ.update(env)
     rows = []
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "labkit.cli", "run", "--profile", args.profile], env=env, check=True)
-        rows.append((f"`labkit run --profile {args.profile}`", time.perf_counter() - start, memory.peak_mb))
-        print(f"labkit run: {rows[-1][1]:.0f}s", flush=True)
+    if not args.update:
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "labkit.cli", "run", "--profile", args.profile], env=env, check=True)
+            rows.append((f"`labkit run --profile {args.profile}`", time.perf_counter() - start, memory.peak_mb))
+            print(f"labkit run: {rows[-1][1]:.0f}s", flush=True)
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.notebooks:
         paths = [p for p in paths if p.name in args.notebooks or p.stem in args.notebooks]
@@ -100,6 +105,9 @@ def main() -> None:
             nbformat.write(notebook, Path(args.executed) / path.name)
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if args.update:
+        update_table(Path(args.out), rows, f"{datetime.date.today()} at commit `{commit or 'unknown'}`, on {machine()}")
+        return
     lines = [
         "# How long the lab takes",
         "",
@@ -116,6 +124,23 @@ def main() -> None:
     ]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
+
+
+def update_table(path: Path, rows: list[tuple[str, float, float]], when: str) -> None:
+    """Replace (or add, in name order) the measured rows of an existing table; note which and when."""
+    lines = path.read_text().rstrip("\n").splitlines()
+    fresh = {name: f"| {name} | {seconds / 60:.1f} | {peak:.0f} |" for name, seconds, peak in rows}
+    table = [line for line in lines if line.startswith("| `")]
+    kept = {line.split(" | ")[0][2:]: line for line in table}
+    kept.update(fresh)
+    first = lines.index(table[0])
+    ordered = [kept[name] for name in kept if name.startswith("`labkit run")] + sorted(
+        line for name, line in kept.items() if not name.startswith("`labkit run")
+    )
+    notes = [line for line in lines[first + len(table) :] if line.strip()]
+    notes.append(f"Re-measured with `--update` on {when}: {', '.join(fresh)}.")
+    path.write_text("\n".join([*lines[:first], *ordered, "", *notes, ""]))
+    print(f"updated {path}")
 
 
 if __name__ == "__main__":

@@ -189,15 +189,16 @@ def load_gsm8k(name_or_path: str = "openai/gsm8k", split: str = "test") -> list[
     return records
 
 
-# Made-up problems in GSM8K's format (two or three steps, GSM8K's <<a*b=c>> calculator notes),
-# so that the offline setting runs the same code on the same file layout. Not GSM8K's problems.
+# Made-up problems in GSM8K's format (two or three steps, GSM8K's <<a*b=c>> calculator notes), with
+# small numbers so that a tiny model learns some of them in a minute: the offline setting runs the
+# same code on the same file layout. Not GSM8K's problems, and far easier.
 _NAMES = ["Ava", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jaya", "Kofi", "Lena"]
 _THINGS = ["apples", "stickers", "marbles", "books", "pencils", "shells", "cards", "coins"]
 
 
 def _sample_problem(rng: random.Random) -> dict:
     name, thing = rng.choice(_NAMES), rng.choice(_THINGS)
-    start, bags, per_bag = rng.randint(5, 60), rng.randint(2, 9), rng.randint(3, 12)
+    start, bags, per_bag = rng.randint(2, 20), rng.randint(2, 5), rng.randint(2, 6)
     kind = rng.randrange(3)
     bought = bags * per_bag
     if kind == 0:
@@ -217,7 +218,7 @@ def _sample_problem(rng: random.Random) -> dict:
             f"After giving some away: {start + bought}-{given} = <<{start + bought}-{given}={total}>>{total} {thing}."
         )
     else:
-        price = rng.randint(2, 15)
+        price = rng.randint(2, 5)
         total = bought * price
         question = f"A shop sells {bags} packs of {per_bag} {thing}. Each of the {thing} costs ${price}. How many dollars does the shop take in?"
         working = (

@@ -86,7 +86,7 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         sft_steps=20,
         sft_batch_size=8,
         sft_learning_rate=1e-3,
-        instruct_sft_steps=120,
+        instruct_sft_steps=200,
     ),
     "real": HubSetting(
         name="real",
