@@ -6,6 +6,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     tokenizer     the offline character tokenizer
     rewards       rule checks (verdict and reason) and rewards with TRL's signature
     countdown     Countdown's expression verifier (never evals)
+    gsm8k         GSM8K: loading, a safe final-number reader, its rewards and calculator-note check
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
     sampling      batched group generation, per-token log-probs, streaming
     evaluate      accuracy, pass@k, maj@k, length, scratchpad use, speed; `model_row`
@@ -22,6 +23,8 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     trl_grpo      TRL's GRPOTrainer from labkit's loop config, and the checks that they agree
     trl_distill   TRL's SFTTrainer and DistillationTrainer on labkit's distillation budget
     students      every way the lab makes a student, one recipe each
+    hub           the lab on real chat models (GSM8K, TRL, LoRA, vLLM) and their offline stand-ins
+    scale         GRPO under `accelerate launch`: one process or many
     profiles      quick / default / gpu
     stages        the run folder and the stage machinery
     pipeline      the lab's stages, behind `labkit run`

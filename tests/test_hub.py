@@ -107,3 +107,15 @@ def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("labkit.scale: error: could not load model 'no-such-org/no-such-model'")
+
+
+def test_lora_trains_only_the_adapter_and_merges_back_into_a_plain_model(chat_models):
+    model, tokenizer = load_model(chat_models[0])
+    base = {name: p.detach().clone() for name, p in model.named_parameters()}
+    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=1, lora=True, lora_r=4)
+    trainer = gsm8k_grpo_trainer(model, tokenizer, load_gsm8k(SAMPLE, split="train")[:4], setting)
+    trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    train_with(trainer)
+    merged = trainer.model.merge_and_unload()
+    assert type(merged).__name__ == "LlamaForCausalLM" and set(dict(merged.named_parameters())) == set(base)
