@@ -314,7 +314,9 @@ def sample_answers(model, tokenizer, records: list[dict], setting: HubSetting, *
 
 def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[dict]:
     """R1's distillation data: `sample_answers`, filtered by `keep_traces`."""
-    return keep_traces(records, sample_answers(model, tokenizer, records, setting, temperature=temperature), setting.trace_samples)
+    return keep_traces(
+        records, sample_answers(model, tokenizer, records, setting, temperature=temperature), setting.trace_samples
+    )
 
 
 def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: bool = True) -> list[dict]:
