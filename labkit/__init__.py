@@ -34,6 +34,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     exercises     checkers for the notebooks' exercises
     demo          the Gradio app
     screenshot    a picture of the app, in headless Chromium
+    links         the repository's address, once, and the notebooks' badges made from it
     cli           the `labkit` command
 """
 

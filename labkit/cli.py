@@ -6,6 +6,7 @@
     labkit data [--out data] [--check]
     labkit info
     labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--screenshot PNG]
+    labkit links [--check]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--screenshot", default=None, help="instead of serving: answer one problem in headless Chromium, save a PNG here"
     )
+    links = commands.add_parser(
+        "links", help="point every notebook's Binder/Colab badge and install cell at pyproject's Repository"
+    )
+    links.add_argument("--check", action="store_true", help="only list the links that disagree; exit 1 if any")
     return parser
 
 
@@ -157,11 +162,23 @@ def _demo(args: argparse.Namespace) -> None:
     launch(app, host=args.host, port=args.port, share=args.share)
 
 
+def _links(args: argparse.Namespace) -> None:
+    from .links import repository, sync
+
+    owner, name = repository()
+    problems = sync(check=args.check)
+    for line in problems:
+        print(("disagrees: " if args.check else "rewrote: ") + line)
+    if args.check and problems:
+        raise SystemExit(1)
+    print(f"labkit links: every notebook points at {owner}/{name}" + (" (rewritten)" if problems else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo}[args.command](args)
+        {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo, "links": _links}[args.command](args)
     except LabkitError as error:
         print(f"labkit: error: {error}", file=sys.stderr)
         return 2

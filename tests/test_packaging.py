@@ -6,6 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,3 +86,40 @@ def test_the_package_docstring_names_every_module():
     entries = [line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()]
     assert len(entries) == len(set(entries)), "a module is listed twice"
     assert set(entries) == modules, (modules - set(entries), set(entries) - modules)
+
+
+def test_every_notebook_points_at_the_repository_pyproject_names():
+    from labkit.links import sync
+
+    assert sync(ROOT, check=True) == [], "run `labkit links` to rewrite the badges and install cells"
+
+
+def test_a_fork_sets_its_home_in_one_line_and_labkit_links_rewrites_every_badge(tmp_path):
+    import shutil
+
+    import nbformat
+
+    from labkit.links import repository, sync
+    from labkit.runtime import LabkitError
+
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    text = (ROOT / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace("https://github.com/labkit-lab/labkit", "https://github.com/a-school/labkit-fork")
+    )
+    assert repository(tmp_path) == ("a-school", "labkit-fork")
+    notebooks = sorted(p.name for p in (tmp_path / "notebooks").glob("*.ipynb"))
+    assert [line.split(":")[0] for line in sync(tmp_path, check=True)] == notebooks
+    assert len(sync(tmp_path)) == len(notebooks) and sync(tmp_path, check=True) == []
+    first = nbformat.read(tmp_path / "notebooks" / notebooks[0], as_version=4)
+    assert "mybinder.org/v2/gh/a-school/labkit-fork/main?labpath=notebooks%2F" + notebooks[0] in first.cells[0].source
+    assert "colab.research.google.com/github/a-school/labkit-fork/blob/main/notebooks/" + notebooks[0] in first.cells[0].source
+    assert 'git+https://github.com/a-school/labkit-fork"' in first.cells[1].source
+    first.cells = first.cells[2:]  # a notebook without badges or install cell is reported, not passed
+    nbformat.write(first, tmp_path / "notebooks" / notebooks[0])
+    assert sync(tmp_path, check=True) == [
+        f"{notebooks[0]}: no binder, no colab, no install link (add the badges and install cell of the others)"
+    ]
+    (tmp_path / "pyproject.toml").write_text(text.replace("https://github.com/labkit-lab/labkit", "labkit.example.org"))
+    with pytest.raises(LabkitError, match="set it to https://github.com/OWNER/NAME"):
+        repository(tmp_path)
