@@ -1,5 +1,6 @@
 """environment.yml and binder/ agree with pyproject.toml."""
 
+import os
 import re
 import subprocess
 import sys
@@ -57,10 +58,18 @@ def test_environment_yml_uses_cpu_torch_and_installs_labkit():
     assert "-e ." in pip_section
 
 
-def test_binder_post_build_installs_labkit():
-    post_build = (ROOT / "binder" / "postBuild").read_text()
-    assert "pip install" in post_build and "-e ." in post_build
-    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+def test_binder_post_build_installs_labkit_and_builds_a_run(tmp_path):
+    post_build = ROOT / "binder" / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    assert '--profile "${LABKIT_BINDER_PROFILE:-default}"' in post_build.read_text()  # Binder builds the default run
+    # Run it as Binder would, from the repository root with this environment's pip and labkit first on
+    # PATH, on the quick profile: it installs labkit and leaves a finished run where notebooks look.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LABKIT_BINDER_PROFILE": "quick"}
+    env["LABKIT_RUNS"] = str(tmp_path)
+    result = subprocess.run(["bash", str(post_build)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stages = tmp_path / "quick" / "stages"
+    assert (stages / "eval_teacher_grpo.json").exists() and (stages / "eval_student_sequence_kd.json").exists()
 
 
 def test_console_script_points_at_main():
