@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .gsm8k import (
     SYSTEM_PROMPT,
@@ -40,7 +40,7 @@ from .gsm8k import (
     load_gsm8k,
     notes_add_up,
 )
-from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb, set_seed
+from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
 
 
 @dataclass(frozen=True)
@@ -163,22 +163,10 @@ def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int 
     """Build a tiny chat model of `size` (CHAT_SIZES), its tokenizer learned from `corpus`, saved as a hub model folder."""
     if size not in CHAT_SIZES:
         raise LabkitError(f"unknown chat model size {size!r}; choose one of {', '.join(CHAT_SIZES)}")
-    tokenizer = chat_tokenizer(corpus)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=1024,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-        **CHAT_SIZES[size],
-    )
-    set_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    from .models import save_model
+    from .models import llama_config, new_model, save_model
 
+    tokenizer = chat_tokenizer(corpus)
+    model = new_model(llama_config(tokenizer, CHAT_SIZES[size], max_position_embeddings=1024), tokenizer, seed)
     return save_model(model, tokenizer, folder)
 
 

@@ -45,30 +45,39 @@ MODEL_CONFIGS: dict[str, dict] = {
 HUB_MODELS = ("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct")
 
 
-def tiny_config(name: str, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
-    """The `LlamaConfig` of a named tiny model for this tokenizer."""
-    if name not in MODEL_CONFIGS:
-        raise LabkitError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_CONFIGS)}")
+def llama_config(tokenizer: PreTrainedTokenizerBase, sizes: dict, max_position_embeddings: int = 256) -> LlamaConfig:
+    """A `LlamaConfig` of `sizes` (hidden_size, num_hidden_layers, ...) for this tokenizer: tied embeddings, its pad and EOS."""
     return LlamaConfig(
         vocab_size=len(tokenizer),
-        max_position_embeddings=256,
+        max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
-        **MODEL_CONFIGS[name],
+        **sizes,
     )
+
+
+def tiny_config(name: str, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
+    """The `LlamaConfig` of a named tiny model for this tokenizer."""
+    if name not in MODEL_CONFIGS:
+        raise LabkitError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_CONFIGS)}")
+    return llama_config(tokenizer, MODEL_CONFIGS[name])
+
+
+def new_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
+    """A freshly initialised model of `config` (same seed, same weights) that generates with the tokenizer's pad and EOS."""
+    set_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
 
 
 def build_model(name: str, seed: int = 0) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase]:
     """A freshly initialised tiny model (same seed, same weights) and its tokenizer."""
     tokenizer = build_tokenizer()
-    config = tiny_config(name, tokenizer)
-    set_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model, tokenizer
+    return new_model(tiny_config(name, tokenizer), tokenizer, seed), tokenizer
 
 
 def _is_hub_id(name: str) -> bool:
