@@ -5,7 +5,7 @@
     labkit eval MODEL [--problems N] [--k K]
     labkit data [--out data] [--check]
     labkit info
-    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--screenshot PNG]
+    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
     demo.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
     demo.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    demo.add_argument(
+        "--root-path",
+        default=None,
+        help="the path a reverse proxy serves the app under (on a JupyterHub/Binder: found by itself)",
+    )
     demo.add_argument(
         "--screenshot", default=None, help="instead of serving: answer one problem in headless Chromium, save a PNG here"
     )
@@ -159,7 +164,8 @@ def _demo(args: argparse.Namespace) -> None:
         finally:
             app.close(verbose=False)
         return
-    launch(app, host=args.host, port=args.port, share=args.share)
+    extra = {"root_path": args.root_path} if args.root_path else {}
+    launch(app, host=args.host, port=args.port, share=args.share, **extra)
 
 
 def _links(args: argparse.Namespace) -> None:

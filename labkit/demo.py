@@ -303,13 +303,37 @@ def check_port(port: int | None, host: str = "127.0.0.1") -> None:
             raise LabkitError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port") from None
 
 
+def jupyter_proxy_path(port: int) -> str | None:
+    """Where a browser reaches `port` through jupyter-server-proxy on a JupyterHub such as Binder
+    (`{JUPYTERHUB_SERVICE_PREFIX}proxy/PORT`), or None when not on one."""
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    return f"{prefix.rstrip('/')}/proxy/{port}" if prefix else None
+
+
+def free_port(start: int = 7860) -> int:
+    """The first port from `start` that the app can listen on (gradio's own choice, made before launching)."""
+    for port in range(start, start + 100):
+        try:
+            check_port(port)
+            return port
+        except LabkitError:
+            continue
+    raise LabkitError(f"no free port in {start}-{start + 99}; pass one with --port")
+
+
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False, **kwargs) -> tuple:
     """Serve the app, locally and without a public link unless asked; returns what `Blocks.launch` does.
 
     Blocks until interrupted unless `prevent_thread_lock=True` (tests, notebooks). A port out of
-    range or already taken is a `LabkitError` (see `check_port`) before gradio starts.
+    range or already taken is a `LabkitError` (see `check_port`) before gradio starts. On a JupyterHub
+    (Binder) the app is also told the path it is served under through jupyter-server-proxy
+    (`root_path`, see `jupyter_proxy_path`): without it the page loads but its scripts are asked for at
+    the wrong address and nothing renders (tests/test_browser.py serves it behind a real proxy).
     """
     check_port(port, host)
+    if "root_path" not in kwargs and os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+        port = port or free_port()
+        kwargs["root_path"] = jupyter_proxy_path(port)
     kwargs.setdefault("ssr_mode", False)  # server-side rendering needs Node; the plain server is enough
     return app.launch(server_name=host, server_port=port, share=share, **kwargs)
 
