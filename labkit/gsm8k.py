@@ -32,7 +32,10 @@ MARKER = "####"
 SYSTEM_PROMPT = "Solve the math problem. Reason step by step, then give the final answer on the last line as '#### <number>'."
 MAX_SCAN_CHARS = 4000  # only the tail of a completion is read: the answer is at its end
 # Bounded repeats: linear time on any input (no backtracking blow-up on hostile text).
-_NUMBER = re.compile(r"[-+]?\$?\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,8})?|[-+]?\$?\d{1,24}(?:\.\d{1,8})?", re.ASCII)
+# Whole numbers only: a run of digits longer than the bounds is no number at all (not its last 24 digits).
+_NUMBER = re.compile(
+    r"(?<![\d.])(?<!\d,)(?:[-+]?\$?\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,8})?|[-+]?\$?\d{1,24}(?:\.\d{1,8})?)(?!\d|,\d)", re.ASCII
+)
 
 
 def chat_prompt(question: str) -> list[dict[str, str]]:

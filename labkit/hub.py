@@ -50,7 +50,7 @@ class HubSetting:
     student: str  # a smaller model: its own tokenizer and chat template are fine (text traces)
     data: str  # "openai/gsm8k", a local folder in GSM8K's format, or "sample" (gsm8k.sample_dir)
     expects: str  # the machine it is sized for, and what it costs
-    train_problems: int = 256  # GRPO prompts and trace problems
+    train_problems: int = 256  # problems sampled for traces (GRPO draws its prompts from the whole train split)
     eval_problems: int = 200  # held-out test problems, greedy
     max_completion_length: int = 512  # tokens; at 256 most of a 0.5B model's GSM8K answers are cut
     num_generations: int = 8  # completions a prompt (TRL's name)
@@ -59,7 +59,7 @@ class HubSetting:
     learning_rate: float = 1e-6  # TRL's default for pretrained models
     lora: bool = False  # train a LoRA adapter (peft) instead of every weight
     lora_r: int = 16
-    use_vllm: bool = True  # when vLLM is installed and CUDA is there (colocate mode)
+    use_vllm: bool = True  # generate with vLLM (colocate mode) when it is installed and CUDA is there
     trace_samples: int = 4  # samples a training problem for rejection sampling
     sft_steps: int = 200  # the student's SFT steps on the kept traces
     sft_batch_size: int = 16
@@ -108,7 +108,7 @@ HUB_SETTINGS: dict[str, HubSetting] = {
     ),
 }
 
-# The offline stand-ins: Llama-shaped like the hub's small models, 9% the teacher's size.
+# The offline stand-ins: Llama-shaped like the hub's small models; the student about 5% of the teacher.
 CHAT_SIZES = {
     "chat-teacher": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
     "chat-student": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96),
@@ -207,25 +207,43 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
 # --- GRPO, evaluation, traces, the student --------------------------------------------------------------
 
 
+def precision() -> dict:
+    """Mixed precision for TRL's trainers: bf16 on a GPU that has it natively, fp16 on one that does not
+    (a T4), none on a CPU. The weights stay float32 (load them so: `load_model(..., dtype=torch.float32)`):
+    in bf16 weights an update of 1e-6 rounds away, and the run learns nothing."""
+    if not torch.cuda.is_available():
+        return {"bf16": False, "fp16": False}
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    return {"bf16": native, "fp16": not native}
+
+
+def vllm_available() -> bool:
+    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+
+
 def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides):
-    """TRL's `GRPOConfig` for the setting: bf16 on a GPU, vLLM colocated when it is there."""
+    """TRL's `GRPOConfig` for the setting: mixed precision and activation checkpointing on a GPU (a
+    0.5B model's logits over 64 rows of 600 tokens do not fit otherwise), vLLM colocated when it is there."""
     from trl import GRPOConfig
 
     from .trl_setup import cpu_safe_settings, make_config
 
-    on_gpu = torch.cuda.is_available()
-    settings = {
-        **cpu_safe_settings(GRPOConfig, output_dir),
-        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
-        "max_steps": setting.max_steps,
-        "per_device_train_batch_size": setting.prompts_per_step * setting.num_generations,
-        "num_generations": setting.num_generations,
-        "max_completion_length": setting.max_completion_length,
-        "learning_rate": setting.learning_rate,
-        "beta": 0.0,
-        "use_vllm": setting.use_vllm and on_gpu and importlib.util.find_spec("vllm") is not None,
-        "vllm_mode": "colocate",
-    }
+    settings = cpu_safe_settings(GRPOConfig, output_dir)
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in settings else "gradient_checkpointing"
+    settings.update(
+        {
+            **precision(),
+            checkpointing: torch.cuda.is_available(),
+            "max_steps": setting.max_steps,
+            "per_device_train_batch_size": setting.prompts_per_step * setting.num_generations,
+            "num_generations": setting.num_generations,
+            "max_completion_length": setting.max_completion_length,
+            "learning_rate": setting.learning_rate,
+            "beta": 0.0,
+            "use_vllm": setting.use_vllm and vllm_available(),
+            "vllm_mode": "colocate",
+        }
+    )
     return make_config(GRPOConfig, {**settings, **overrides})
 
 
@@ -339,14 +357,7 @@ def distill_student(student, tokenizer, traces: list[dict], setting: HubSetting,
     budget = DistillConfig(
         max_steps=setting.sft_steps, batch_size=setting.sft_batch_size, learning_rate=setting.sft_learning_rate
     )
-    trainer = sft_trainer(
-        student,
-        tokenizer,
-        traces,
-        budget,
-        callbacks=list(callbacks),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-    )
+    trainer = sft_trainer(student, tokenizer, traces, budget, callbacks=list(callbacks), **precision())
     start = time.perf_counter()
     train_with(trainer)
     seconds = time.perf_counter() - start

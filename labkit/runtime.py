@@ -69,6 +69,12 @@ def peak_gpu_memory_mb() -> float | None:
     return torch.cuda.max_memory_allocated() / 1e6
 
 
+def reset_peak_gpu_memory() -> None:
+    """Start the GPU peak over (before a stage whose own peak is wanted); nothing without CUDA."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MB (CPU RAM).
 

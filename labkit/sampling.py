@@ -92,6 +92,7 @@ def generate_completions(
         batch = tokenizer(repeated[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {k: v.to(device) for k, v in batch.items()}
         sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
+        sampling["repetition_penalty"] = 1.0  # a hub model's generation_config may set one (Qwen2.5's does): not here
         output = model.generate(
             **batch,
             max_new_tokens=max_new_tokens,

@@ -19,6 +19,8 @@ import dataclasses
 import sys
 import time
 
+import torch
+
 from .runtime import LabkitError
 
 
@@ -34,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-completion-length", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft)")
-    parser.add_argument("--use-vllm", action="store_true", help="sample with vLLM (needs vLLM and a GPU)")
-    parser.add_argument("--vllm-mode", choices=("colocate", "server"), default="colocate")
+    parser.add_argument(
+        "--use-vllm", action=argparse.BooleanOptionalAction, default=None,
+        help="sample with vLLM (needs vLLM and a GPU); default for gsm8k: when installed; --no-use-vllm: never",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-mode", choices=("colocate", "server"), default="colocate", help="server: `trl vllm-serve` runs apart"
+    )
     parser.add_argument("--output-dir", default="runs/scale")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -62,6 +69,7 @@ def build_trainer(args: argparse.Namespace):
         config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
         model, tokenizer = load_model(args.model or "teacher")
         if args.use_vllm:
+            _require_vllm()
             overrides.update(use_vllm=True, vllm_mode=args.vllm_mode)
         return grpo_trainer(model, tokenizer, read_records("train"), config=config, **overrides)
 
@@ -78,14 +86,25 @@ def build_trainer(args: argparse.Namespace):
         "max_completion_length": args.max_completion_length,
         "learning_rate": args.learning_rate,
         "lora": args.lora or None,
-        "use_vllm": args.use_vllm or None,
+        "use_vllm": args.use_vllm,
     }
     setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
-    model, tokenizer = load_model(setting.teacher)
-    records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
     if args.use_vllm:
-        overrides["vllm_mode"] = args.vllm_mode
+        _require_vllm()
+    # float32 weights, mixed precision in the trainer: in bf16 weights an update of 1e-6 rounds away.
+    model, tokenizer = load_model(setting.teacher, dtype=torch.float32)
+    records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
+    overrides["vllm_mode"] = args.vllm_mode
     return gsm8k_grpo_trainer(model, tokenizer, records, setting, **overrides)
+
+
+def _require_vllm() -> None:
+    from .hub import vllm_available
+
+    if not vllm_available():
+        raise LabkitError(
+            "--use-vllm needs vLLM and a CUDA GPU (pip install 'trl[vllm]'); or leave it out to sample with transformers"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     start = time.perf_counter()
     trainer.train()
-    trainer.save_model(args.output_dir)
+    trainer.save_model(args.output_dir)  # with --lora: the adapter only (peft's merge_and_unload makes a plain model)
     if trainer.accelerator.is_main_process:
         logs = [log for log in trainer.state.log_history if "reward" in log]
         last = logs[-1] if logs else {}
+        what = "the LoRA adapter" if args.lora else "the model"
         print(
             f"labkit.scale: {trainer.state.global_step} steps in {time.perf_counter() - start:.1f}s, "
-            f"last reward {last.get('reward', float('nan')):.3f}, saved to {args.output_dir}"
+            f"last reward {last.get('reward', float('nan')):.3f}, {what} saved to {args.output_dir}"
         )
     return 0
 

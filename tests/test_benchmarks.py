@@ -41,3 +41,16 @@ def test_gpu_script_runs_a_profile_end_to_end_and_prints_its_figures(tmp_path):
     saved = json.loads((tmp_path / "quick.json").read_text())
     assert saved["profile"] == "quick" and "accuracy" in saved["runs"]["0"]["eval_teacher_grpo"]
     assert saved["runs"]["0"]["warmup_teacher"]["stage_seconds"] > 0
+
+
+def test_grpo_step_profile_splits_both_steps_and_prints_the_headline_last():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "grpo_step_profile.py"), "--model", "student-tiny", "--steps", "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    for part in ("sampling", "scoring", "update", "step"):
+        assert any(line.startswith(part) for line in lines), part
+    assert "decode" in result.stdout and "fwd+bwd" in result.stdout
+    assert lines[-1].startswith("labkit ") and "x TRL's steps/s" in lines[-1]

@@ -67,6 +67,9 @@ def test_loader_without_a_network_or_files_fails_with_one_clear_error():
         ("Therefore \\boxed{36}.", "36"),
         ("He pays 3 dollars, then 5, so 8 in all.", "8"),
         ("no number at all", None),
+        ("the answer is 72, I think", "72"),
+        ("so the total is 1000000000000000000000072", None),  # too long to be a number: not its last digits
+        ("#### " + "8" * 10_000, None),  # the marker is past the tail that is read; the digits are no number
         ("#### seventy", None),
         ("", None),
     ],
