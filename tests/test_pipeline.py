@@ -98,7 +98,7 @@ def test_a_changed_stage_reruns_with_every_later_stage_and_nothing_before(tmp_pa
 def test_same_seed_same_weights_and_metrics(tmp_path):
     a = run_pipeline(TINY, tmp_path / "a", seed=4, verbose=False, until="eval_student_base")
     b = run_pipeline(TINY, tmp_path / "b", seed=4, verbose=False, until="eval_student_base")
-    timing = {"tokens_per_s", "eval_seconds", "latency_ms", "latency_p95_ms", "tokens_per_s_batch1"}
+    timing = {"tokens_per_s", "eval_seconds", "latency_ms", "latency_p95_ms", "tokens_per_s_batch1", "stage_seconds"}
     for stage in ("eval_teacher_base", "eval_student_base"):
         assert {k: v for k, v in a[stage].items() if k not in timing} == {k: v for k, v in b[stage].items() if k not in timing}
     assert a["warmup_teacher"]["final_loss"] == b["warmup_teacher"]["final_loss"]
