@@ -226,14 +226,13 @@ def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides)
     0.5B model's logits over 64 rows of 600 tokens do not fit otherwise), vLLM colocated when it is there."""
     from trl import GRPOConfig
 
-    from .trl_setup import cpu_safe_settings, make_config
+    from .trl_setup import checkpointing_field, cpu_safe_settings, make_config
 
     settings = cpu_safe_settings(GRPOConfig, output_dir)
-    checkpointing = "activation_checkpointing" if "activation_checkpointing" in settings else "gradient_checkpointing"
     settings.update(
         {
             **precision(),
-            checkpointing: torch.cuda.is_available(),
+            checkpointing_field(GRPOConfig): torch.cuda.is_available(),
             "max_steps": setting.max_steps,
             "per_device_train_batch_size": setting.prompts_per_step * setting.num_generations,
             "num_generations": setting.num_generations,

@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given(settings, changes: dict):
+    """`settings` with the fields the command line gave (None: not given) replaced."""
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
 def build_trainer(args: argparse.Namespace):
     """The GRPOTrainer these arguments describe (nothing trained yet)."""
     from .models import load_model
@@ -66,7 +71,7 @@ def build_trainer(args: argparse.Namespace):
             "max_completion_length": args.max_completion_length,
             "learning_rate": args.learning_rate,
         }
-        config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+        config = _given(config, changes)
         model, tokenizer = load_model(args.model or "teacher")
         if args.use_vllm:
             _require_vllm()
@@ -88,7 +93,7 @@ def build_trainer(args: argparse.Namespace):
         "lora": args.lora or None,
         "use_vllm": args.use_vllm,
     }
-    setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
+    setting = _given(setting, changes)
     if args.use_vllm:
         _require_vllm()
     # float32 weights, mixed precision in the trainer: in bf16 weights an update of 1e-6 rounds away.

@@ -35,9 +35,14 @@ def cpu_safe_settings(config_class: type, output_dir: str | None = None, seed: i
         disable_tqdm=True,
         seed=seed,
     )
-    names = {f.name for f in dataclasses.fields(config_class)}
-    settings["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = False
+    settings[checkpointing_field(config_class)] = False
     return settings
+
+
+def checkpointing_field(config_class: type) -> str:
+    """The name of the activation-checkpointing switch in this TRL config class (TRL renamed it)."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def trl_schedule(schedule: str, warmup_steps: int) -> dict:
