@@ -2,10 +2,9 @@
 
 One concept a module, from the bottom up (docs/design.md says what may import what):
     runtime       seeds, devices, errors, memory
-    tasks         the embedded task (column sums with a scratchpad) and its splits
     tokenizer     the offline character tokenizer
     rewards       rule checks (verdict and reason) and rewards with TRL's signature
-    countdown     Countdown's expression verifier (never evals)
+    tasks         the Task interface; column sums and Countdown (safe verifier, never evals)
     gsm8k         GSM8K: loading, a safe final-number reader, its rewards and calculator-note check
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
     sampling      batched group generation, per-token log-probs, streaming

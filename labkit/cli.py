@@ -1,9 +1,9 @@
 """The `labkit` command.
 
-    labkit run  [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
+    labkit run  [--task sums|countdown] [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
                 [--teacher NAME] [--student NAME]
-    labkit eval MODEL [--problems N] [--k K]
-    labkit data [--out data] [--check]
+    labkit eval MODEL [--task NAME] [--problems N] [--k K]
+    labkit data [--task NAME|all] [--out data] [--check]
     labkit info
     labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the lab's pipeline headless and print the summary table")
+    run.add_argument("--task", default=None, help="sums | countdown (default: sums)")
     run.add_argument("--profile", default=None, help="quick | default | gpu (default: $LABKIT_PROFILE or 'default')")
-    run.add_argument("--out", default=None, help="run folder (default: runs/PROFILE)")
+    run.add_argument("--out", default=None, help="run folder (default: runs/PROFILE, runs/TASK-PROFILE for other tasks)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best available)")
     run.add_argument("--force", action="store_true", help="discard finished stages in the folder and start over")
@@ -36,11 +37,13 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
     evaluation.add_argument("model")
+    evaluation.add_argument("--task", default=None, help="sums | countdown (default: sums)")
     evaluation.add_argument("--problems", type=int, default=200)
     evaluation.add_argument("--k", type=int, default=8, help="samples per problem for pass@k and maj@k")
     evaluation.add_argument("--seed", type=int, default=0)
 
-    data = commands.add_parser("data", help="write the embedded task's splits (byte-identical to data/)")
+    data = commands.add_parser("data", help="write the tasks' splits to OUT/TASK/ (byte-identical to data/)")
+    data.add_argument("--task", default="all", help="a task name, or all (default)")
     data.add_argument("--out", default="data")
     data.add_argument("--check", action="store_true", help="only check that the files in --out match the generator")
 
@@ -101,7 +104,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.teacher or args.student:
         profile = dataclasses.replace(profile, teacher=args.teacher or profile.teacher, student=args.student or profile.student)
         check_sizes(profile.teacher, profile.student)
-    run_pipeline(profile, args.out, seed=args.seed, force=args.force, device=args.device)
+    run_pipeline(profile, args.out, seed=args.seed, force=args.force, device=args.device, task=args.task)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -113,7 +116,8 @@ def _eval(args: argparse.Namespace) -> None:
     if args.problems < 1 or args.k < 0:
         raise LabkitError("--problems must be at least 1 and --k at least 0")
     model, tokenizer = load_model(args.model, device=pick_device(verbose=True))
-    metrics = evaluate(model, tokenizer, read_records("test")[: args.problems], k=args.k, seed=args.seed)
+    records = read_records("test", args.task)[: args.problems]
+    metrics = evaluate(model, tokenizer, records, k=args.k, seed=args.seed, task=args.task)
     for key, value in metrics.items():
         print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
 
@@ -123,18 +127,22 @@ def _data(args: argparse.Namespace) -> None:
     import tempfile
     from pathlib import Path
 
-    from .tasks import write_splits
+    from .tasks import TASKS, get_task, write_splits
 
-    if not args.check:
-        for path in write_splits(args.out):
-            print(f"wrote {path}")
-        return
-    with tempfile.TemporaryDirectory() as fresh:
-        for path in write_splits(fresh):
-            shipped = Path(args.out) / path.name
-            if not shipped.exists() or not filecmp.cmp(path, shipped, shallow=False):
-                raise LabkitError(f"{shipped} differs from the generator; run `labkit data --out {args.out}` to rewrite it")
-            print(f"ok {shipped}")
+    tasks = [get_task(name) for name in TASKS] if args.task == "all" else [get_task(args.task)]
+    for task in tasks:
+        if not args.check:
+            for path in write_splits(Path(args.out) / task.name, task=task):
+                print(f"wrote {path}")
+            continue
+        with tempfile.TemporaryDirectory() as fresh:
+            for path in write_splits(fresh, task=task):
+                shipped = Path(args.out) / task.name / path.name
+                if not shipped.exists() or not filecmp.cmp(path, shipped, shallow=False):
+                    raise LabkitError(
+                        f"{shipped} differs from the generator; run `labkit data --task {args.task} --out {args.out}` to rewrite it"
+                    )
+                print(f"ok {shipped}")
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -145,7 +153,7 @@ def _info(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .demo import build_app, check_port, launch, load_run
+    from .demo import build_app, check_port, launch, load_run, run_task
     from .pipeline import default_runs_dir
 
     check_port(args.port, args.host)  # before the models load: a bad port is a one-line error at once
@@ -154,7 +162,8 @@ def _demo(args: argparse.Namespace) -> None:
         run_dir = default_runs_dir() / "quick"
         print(f"labkit demo: no default run yet, serving the quick profile's models from {run_dir}")
     teacher, student, tokenizer, (teacher_name, student_name) = load_run(run_dir)
-    app = build_app(teacher, student, tokenizer, teacher_name=teacher_name, student_name=student_name)
+    task = run_task(run_dir)
+    app = build_app(teacher, student, tokenizer, task=task, teacher_name=teacher_name, student_name=student_name)
     if args.screenshot:
         from .screenshot import take_screenshot
 

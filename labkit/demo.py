@@ -9,7 +9,7 @@ Three tabs, each also an API endpoint that `gradio_client` can call:
     Arena    (api "arena")   N random held-out problems through both models, batched
              and greedy: `evaluate.model_row`'s accuracy, format, length, tokens/s
              and latency, in a table and a plot.
-    Reward   (api "score")   any completion and a reference: each rule reward and why.
+    Reward   (api "score")   any completion and a problem: each rule reward and why.
 
 Generation in Compare is written out by hand so it can stream: one forward pass a
 token with the KV cache (`model(ids, cache=cache, use_cache=True)`; older
@@ -49,11 +49,11 @@ from matplotlib.figure import Figure
 from transformers import PreTrainedTokenizerBase
 
 from .evaluate import model_row
-from .explain import describe_answers, explain_rewards, known_answer
+from .explain import describe_answers, explain_rewards, known_record
 from .models import count_parameters, load_model
 from .runtime import LabkitError, pick_device
 from .sampling import AnswerStream
-from .tasks import read_records
+from .tasks import Task, completion, get_task, read_records, task_of
 
 MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
@@ -62,15 +62,18 @@ MAX_COMPLETION_CHARS = 10_000  # Reward tab input
 ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
 
 
-def check_prompt(prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int) -> str:
-    """The prompt as the models see it (stripped, ending in '='), or a `gr.Error` saying what is wrong."""
+def check_prompt(
+    prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int, task: Task | None = None, example: str = "23+58+91="
+) -> str:
+    """The prompt as the models see it (stripped, ending as the task's prompts end), or a `gr.Error` saying what is wrong."""
+    task = get_task(task)
     prompt = (prompt or "").strip()
     if not prompt:
-        raise gr.Error("Type a problem first, for example 23+58+91=")
+        raise gr.Error(f"Type a problem first, for example {example}")
     if len(prompt) > max_chars:
-        raise gr.Error(f"The prompt is {len(prompt)} characters long; the limit is {max_chars}. Try a sum like 23+58+91=")
-    if not prompt.endswith("="):
-        prompt += "="  # the task's prompts end with '='
+        raise gr.Error(f"The prompt is {len(prompt)} characters long; the limit is {max_chars}. Try a problem like {example}")
+    if not prompt.endswith(task.prompt_end):
+        prompt += task.prompt_end  # the task's prompts all end with it ('=' for the sums)
     unknown = tokenizer.unk_token_id
     if unknown is not None and unknown in tokenizer(prompt, add_special_tokens=False).input_ids:
         raise gr.Error("The prompt has characters the model's tokenizer does not know; use digits, + - * / ( ) = and spaces")
@@ -119,6 +122,7 @@ def build_app(
     tokenizer: PreTrainedTokenizerBase,
     *,
     records: list[dict] | None = None,
+    task: str | Task | None = None,
     teacher_name: str = "teacher",
     student_name: str = "student",
     max_new_tokens_cap: int = 64,
@@ -128,9 +132,11 @@ def build_app(
 ) -> gr.Blocks:
     """The three-tab app over two causal LMs that share `tokenizer`.
 
-    `records` (dicts with `prompt` and `answer`, default the test split) are the
-    known problems: the examples, the random problems and the Arena's draws, and
-    the references that verdicts are judged against.
+    `records` (a task's records, default its test split) are the known problems:
+    the examples, the random problems and the Arena's draws; answers are judged
+    by `task`'s rules (default: the task the records name, else the sums), and a
+    typed problem outside the records by the record the task makes of it
+    (`Task.record_of_prompt`), else it has no verdict.
 
     Compare sends the growing answers at most every `stream_interval` seconds (0:
     after every token). `concurrency_limit` Compare requests run at once and the
@@ -139,10 +145,12 @@ def build_app(
     2 CPU cores, 30 simultaneous requests were answered about twice as fast one
     at a time as four at a time. Raise it for larger models on a GPU.
     """
-    records = records if records is not None else read_records("test")
+    records = records if records is not None else read_records("test", task)
     if not records:
         raise LabkitError("the demo needs at least one record with a prompt and an answer")
-    reference_of = {r["prompt"]: str(r["answer"]) for r in records}
+    task = task_of(records, task)
+    example = records[0]["prompt"]
+    records_by_prompt = {r["prompt"]: r for r in records}
     models = ((teacher_name, teacher), (student_name, student))
     for name, model in models:
         positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -161,7 +169,7 @@ def build_app(
     compare_tokenizer("0", add_special_tokens=False)
 
     def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
-        prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars)
+        prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars, task, example)
         prompt_ids = compare_tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
         settings = dict(
             k=int(min(max(k or 1, 1), MAX_SAMPLES)),
@@ -170,7 +178,7 @@ def build_app(
             seed=int(seed or 0),
         )
         streams = [AnswerStream(model, compare_tokenizer, prompt_ids, **settings) for _, model in models]
-        reference = known_answer(prompt, reference_of)
+        record = known_record(prompt, records_by_prompt, task)
         shown = 0.0
         while not all(stream.done for stream in streams):
             for stream in streams:  # the two models take turns, one token each
@@ -183,7 +191,10 @@ def build_app(
                 *(_show(s.texts) for s in streams),
                 *(f"generating... {s.tokens} token{'' if s.tokens == 1 else 's'}" for s in streams),
             )
-        yield (*(_show(s.texts) for s in streams), *(describe_answers(s.texts, s.tokens, s.seconds, reference) for s in streams))
+        yield (
+            *(_show(s.texts) for s in streams),
+            *(describe_answers(s.texts, s.tokens, s.seconds, record, task) for s in streams),
+        )
 
     def random_problem() -> str:
         return picker.choice(records)["prompt"]
@@ -196,7 +207,12 @@ def build_app(
             progress(index / len(models), desc=f"{name}: {n} problems")
             # The same measurement as `labkit run`'s table and notebooks 04-05.
             row = model_row(
-                model, arena_tokenizer, chosen, max_new_tokens=max_new_tokens_cap, latency_problems=ARENA_LATENCY_PROBLEMS
+                model,
+                arena_tokenizer,
+                chosen,
+                max_new_tokens=max_new_tokens_cap,
+                latency_problems=ARENA_LATENCY_PROBLEMS,
+                task=task,
             )
             rows.append(
                 {
@@ -214,21 +230,24 @@ def build_app(
         table = pd.DataFrame(rows).round(3)
         return table, arena_figure(table)
 
-    def score(completion: str, reference: str) -> pd.DataFrame:
-        completion, reference = completion or "", (reference or "").strip()
-        if len(completion) > MAX_COMPLETION_CHARS:
-            raise gr.Error(f"The completion is {len(completion):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
-        if not reference:
-            raise gr.Error("Give the reference answer too, for example 172")
-        return pd.DataFrame(explain_rewards(completion, reference[:MAX_COMPLETION_CHARS]), columns=["reward", "value", "why"])
+    def score(text: str, problem: str) -> pd.DataFrame:
+        text, problem = text or "", (problem or "").strip()[:MAX_COMPLETION_CHARS]
+        if len(text) > MAX_COMPLETION_CHARS:
+            raise gr.Error(f"The completion is {len(text):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
+        if not problem:
+            raise gr.Error(f"Give the problem too, for example {example}")
+        record = known_record(problem, records_by_prompt, task)
+        if record is None and task.name == "sums":
+            record = {"answer": problem}  # for the sums, a bare reference answer will do
+        if record is None:
+            raise gr.Error(f"{problem[:40]!r} is not a problem this task can judge; try one like {example}")
+        return pd.DataFrame(explain_rewards(text, record, task), columns=["reward", "value", "why"])
 
     with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
-        gr.Markdown(f"# {teacher_name} vs {student_name}\nSums of three two-digit numbers, answered by both models at once.")
+        gr.Markdown(f"# {teacher_name} vs {student_name}\n{task.describe()}, answered by both models at once.")
         with gr.Tab("Compare"):
             with gr.Row():
-                prompt = gr.Textbox(
-                    label="problem", placeholder="23+58+91=", max_length=max_prompt_chars, scale=4, elem_id="prompt"
-                )
+                prompt = gr.Textbox(label="problem", placeholder=example, max_length=max_prompt_chars, scale=4, elem_id="prompt")
                 random_button = gr.Button("random test problem", scale=1)
                 run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
             gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
@@ -267,11 +286,14 @@ def build_app(
             # One Arena at a time: it is a batch job that would slow everyone's Compare down.
             arena_button.click(arena, [problems, arena_seed], [arena_table, arena_plot], api_name="arena", concurrency_limit=1)
         with gr.Tab("Reward"):
-            completion = gr.Textbox(label="completion", value="<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>", lines=3)
-            reference = gr.Textbox(label="reference answer", value="172")
+            worked = completion(records[0], scratchpad=bool(records[0].get("scratchpad")))
+            completion_box = gr.Textbox(label="completion", value=worked, lines=3)
+            problem_box = gr.Textbox(
+                label="problem" + (" (or the reference answer)" if task.name == "sums" else ""), value=example
+            )
             score_button = gr.Button("score", variant="primary")
             score_table = gr.Dataframe(label="rule rewards and why", interactive=False, wrap=True)
-            score_button.click(score, [completion, reference], score_table, api_name="score")
+            score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
     app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
     return app
 
@@ -359,6 +381,21 @@ def _finished_checkpoint(run_dir: Path, choices: tuple[tuple[str, str, str], ...
         ):
             return path, name
     return None
+
+
+def run_task(run_dir: str | os.PathLike) -> Task:
+    """The task a `labkit run` folder was made on (its config.json; runs made before tasks had names: the sums).
+    A task defined in a notebook cannot be made again from here: build the app there, with `task=`."""
+    import json
+
+    config = Path(run_dir) / "config.json"
+    made = json.loads(config.read_text()) if config.exists() else {}
+    spec = made.get("task_spec") or made.get("task")
+    if spec and spec.startswith("__main__:"):
+        raise LabkitError(
+            f"{run_dir} was made on a task defined in a notebook or script; serve it from there with build_app(task=...)"
+        )
+    return get_task(spec)
 
 
 def load_run(

@@ -39,10 +39,9 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from .pretrain import completion_loss, random_batches, tokenize_pairs
-from .rewards import is_correct
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH, completion_logits, generate_completions
-from .tasks import uses_scratchpad
+from .tasks import Task, task_of, uses_scratchpad
 from .training import train_supervised
 
 # ---------------------------------------------------------------------------
@@ -195,6 +194,7 @@ def train_on_policy_kd(
     callback: Callable[[dict], None] | None = None,
     progress: bool = False,
     log_every: int = 10,
+    task: str | Task | None = None,
 ) -> dict:
     """On-policy KD (GKD with lambda = 1): the student writes, the teacher grades every token.
 
@@ -207,6 +207,7 @@ def train_on_policy_kd(
     Logs what the student wrote: its correctness (`reward`), length and scratchpad use.
     """
     config = config or DistillConfig()
+    task = task_of(records, task)
     teacher.eval()
     rng = random.Random(config.seed)
 
@@ -227,7 +228,7 @@ def train_on_policy_kd(
         loss = kd_loss(
             student_logits, teacher_logits, generation.completion_mask, beta=config.on_policy_beta, temperature=config.temperature
         )
-        right = [is_correct(t, r["answer"]) for t, r in zip(generation.texts, batch)]
+        right = [task.is_correct(t, r) for t, r in zip(generation.texts, batch)]
         shown = rng.randrange(len(batch))
         return loss, {
             "reward": sum(right) / len(right),

@@ -33,23 +33,26 @@ from collections import Counter
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .rewards import extract_answer, is_correct, is_well_formed, normalize_answer
+from .rewards import is_well_formed
 from .runtime import set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions
-from .tasks import uses_scratchpad
+from .tasks import Task, get_task, task_of, uses_scratchpad
 
 
-def _correct(texts: list[str], answers: list[str]) -> list[bool]:
-    return [is_correct(text, answer) for text, answer in zip(texts, answers)]
-
-
-def majority_answer(texts: list[str]) -> str | None:
-    """Most common normalised answer among samples (first seen wins a tie); None if none parse."""
-    answers = [normalize_answer(a) for a in (extract_answer(t) for t in texts) if a is not None]
-    answers = [a for a in answers if a is not None]
+def majority_answer(texts: list[str], task: str | Task | None = None) -> str | None:
+    """Most common answer among samples, as the task compares them (`Task.answer_key`: for the sums
+    the normalised number); first seen wins a tie; None if none parse."""
+    task = get_task(task)
+    answers = [key for key in map(task.answer_key, texts) if key is not None]
     if not answers:
         return None
     return Counter(answers).most_common(1)[0][0]
+
+
+def majority_right(texts: list[str], record: dict, task: Task) -> bool:
+    """Is the majority answer of `texts` right for `record`?"""
+    key = majority_answer(texts, task)
+    return key is not None and task.is_correct(f"<answer>{key}</answer>", record)
 
 
 @torch.no_grad()
@@ -64,19 +67,23 @@ def evaluate(
     forced: bool = True,
     seed: int = 0,
     batch_size: int = 512,
+    task: str | Task | None = None,
 ) -> dict:
-    """Metrics of `model` on `records` (dicts with `prompt` and `answer`)."""
+    """Metrics of `model` on `records` (a task's records; `task` defaults to the one they name)."""
+    task = task_of(records, task)
     set_seed(seed)
     prompts = [r["prompt"] for r in records]
-    answers = [str(r["answer"]) for r in records]
     n = len(records)
+
+    def correct(texts: list[str], per_record: int = 1) -> list[bool]:
+        return [task.is_correct(text, records[i // per_record]) for i, text in enumerate(texts)]
 
     start = time.perf_counter()
     greedy = generate_completions(
         model, tokenizer, prompts, temperature=0.0, max_new_tokens=max_new_tokens, batch_size=batch_size
     )
     greedy_seconds = time.perf_counter() - start
-    greedy_correct = _correct(greedy.texts, answers)
+    greedy_correct = correct(greedy.texts)
 
     metrics = {
         "problems": n,
@@ -97,13 +104,13 @@ def evaluate(
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
         )
-        sampled_correct = torch.tensor(_correct(sampled.texts, [a for a in answers for _ in range(k)])).view(n, k)
+        sampled_correct = torch.tensor(correct(sampled.texts, k)).view(n, k)
         group_right = sampled_correct.sum(dim=1)
-        majority_right = [majority_answer(sampled.texts[i * k : (i + 1) * k]) == normalize_answer(answers[i]) for i in range(n)]
+        majority = [majority_right(sampled.texts[i * k : (i + 1) * k], records[i], task) for i in range(n)]
         metrics.update(
             {
                 f"pass@{k}": (group_right > 0).float().mean().item(),
-                f"maj@{k}": sum(majority_right) / n,
+                f"maj@{k}": sum(majority) / n,
                 "sampled_accuracy": sampled_correct.float().mean().item(),
                 "sampled_scratchpad_share": sum(uses_scratchpad(t) for t in sampled.texts) / len(sampled.texts),
                 "sampled_mean_length": sampled.lengths.float().mean().item(),
@@ -124,7 +131,7 @@ def evaluate(
                 max_new_tokens=max_new_tokens,
                 batch_size=batch_size,
             )
-            metrics[name] = sum(_correct([tag + t for t in forced_run.texts], answers)) / n
+            metrics[name] = sum(correct([tag + t for t in forced_run.texts])) / n
     return metrics
 
 
@@ -169,6 +176,7 @@ def model_row(
     max_new_tokens: int = MAX_COMPLETION_LENGTH,
     seed: int = 0,
     latency_problems: int = 20,
+    task: str | Task | None = None,
 ) -> dict:
     """Everything one row of a comparison table says about a model, measured the same way everywhere
     (`labkit run`'s table, notebooks 04-05, the benchmarks, the demo's Arena):
@@ -180,7 +188,7 @@ def model_row(
     from .models import count_parameters, state_dict_bytes
 
     start = time.perf_counter()
-    row = evaluate(model, tokenizer, records, k=k, forced=forced, max_new_tokens=max_new_tokens, seed=seed)
+    row = evaluate(model, tokenizer, records, k=k, forced=forced, max_new_tokens=max_new_tokens, seed=seed, task=task)
     row.update(answer_latency(model, tokenizer, records, problems=latency_problems, max_new_tokens=max_new_tokens))
     row["parameters"] = count_parameters(model)
     row["bytes"] = state_dict_bytes(model)

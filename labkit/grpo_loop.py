@@ -29,10 +29,9 @@ from transformers import PreTrainedTokenizerBase
 
 from .evaluate import evaluate
 from .grpo import LOSS_TYPES, SCALES, _as_groups, _masked_mean, group_advantages, policy_loss, zero_std_fraction
-from .rewards import correctness_reward, format_reward
 from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions, per_token_logps
-from .tasks import uses_scratchpad
+from .tasks import Task, task_of, uses_scratchpad
 from .training import SCHEDULES, lr_multiplier, warmup_step_count
 
 RewardFunction = Callable[..., list[float]]
@@ -120,7 +119,7 @@ def train_grpo(
     records: list[dict],
     config: GRPOLoopConfig,
     *,
-    reward_funcs: Sequence[RewardFunction] = (correctness_reward, format_reward),
+    reward_funcs: Sequence[RewardFunction] | None = None,
     reward_weights: Sequence[float] | None = None,
     callback: Callable[[dict], None] | None = None,
     ref_model: torch.nn.Module | None = None,
@@ -128,18 +127,22 @@ def train_grpo(
     output_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = False,
+    task: str | Task | None = None,
 ) -> list[dict]:
     """GRPO on `records` (dicts with `prompt` and the columns the rewards need).
 
     Each step: draw `prompts_per_step` prompts, sample `num_generations` each,
-    score with the weighted sum of `reward_funcs` (weights 1 by default, as in
-    TRL; a weight of 0 logs a reward without training on it), compute group
+    score with the weighted sum of `reward_funcs` (default: the task's rule
+    rewards, `Task.reward_funcs`, for the task the records name; weights 1 by
+    default, as in TRL; a weight of 0 logs a reward without training on it), compute group
     advantages, then make `num_iterations` updates on that batch. Returns one
     metrics dict per step, named as TRL names them (plus `eval/...` every
     `eval_steps` steps); `callback(metrics)` sees each as it is made.
     With `output_dir`, a checkpoint is written there every `save_steps` steps,
     at the end, and on `KeyboardInterrupt`; `resume=True` continues from it.
     """
+    if reward_funcs is None:
+        reward_funcs = task_of(records, task).reward_funcs()
     weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
     if len(weights) != len(reward_funcs):
         raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
@@ -180,7 +183,7 @@ def train_grpo(
             if config.eval_steps and (step + 1) % config.eval_steps == 0:
                 rng = torch.get_rng_state()  # evaluation reseeds the global RNG; training must not notice
                 held_out = evaluate(
-                    model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_completion_length
+                    model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_completion_length, task=task
                 )
                 torch.set_rng_state(rng)
                 metrics.update({f"eval/{key}": held_out[key] for key in ("accuracy", "scratchpad_share", "mean_length")})
@@ -227,6 +230,17 @@ def grpo_update(model, optimizer, generation, advantages, config: GRPOLoopConfig
     return loss, stats, entropy, grad_norm
 
 
+def _length_by_outcome(lengths: torch.Tensor, correct: list[float] | None) -> dict:
+    """labkit's own metrics (TRL has none): mean length of the right and of the wrong completions, NaN
+    where a step has none. Dr. GRPO's point is that per-sequence averaging (`loss_type="grpo"`) lets
+    wrong answers grow long; the overall mean length hides which kind grows."""
+    if correct is None:
+        return {}
+    right = torch.tensor(correct, device=lengths.device) > 0
+    mean = lambda chosen: lengths[chosen].float().mean().item() if chosen.any() else float("nan")  # noqa: E731
+    return {"completions/mean_length_correct": mean(right), "completions/mean_length_wrong": mean(~right)}
+
+
 def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_funcs, names, weights, ref_model) -> dict:
     """One GRPO step: sample, score, advantages, `num_iterations` updates. Returns its metrics."""
     start = time.perf_counter()
@@ -264,6 +278,7 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
         **{f"rewards/{name}/mean": sum(values) / len(values) for name, values in per_function.items()},
         "frac_reward_zero_std": zero_std_fraction(rewards, config.num_generations),
         "completions/mean_length": generation.lengths.float().mean().item(),
+        **_length_by_outcome(generation.lengths, per_function.get("correctness_reward")),
         "scratchpad_share": sum(uses_scratchpad(t) for t in generation.texts) / len(generation.texts),
         "entropy": _masked_mean(entropy.detach(), generation.completion_mask.float()).item(),
         "grad_norm": grad_norm,

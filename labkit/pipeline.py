@@ -1,5 +1,8 @@
 """The lab's run, headless: `labkit run` and the notebooks share it.
 
+One pipeline for every task (`tasks.Task`): `labkit run --task countdown` runs the
+same stages on Countdown's data with Countdown's rewards.
+
     data -> warm-up of the teacher-size and student-size base models -> their evaluation
          -> GRPO on the teacher -> its evaluation -> teacher traces (rejection sampling)
          -> the students (`students.STUDENT_RECIPES`), each from the same student base
@@ -29,10 +32,17 @@ from .pretrain import train_warmup
 from .profiles import Profile, get_profile
 from .report import summary_table
 from .runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
+from .sampling import MAX_COMPLETION_LENGTH
 from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student
-from .tasks import DATA_DIR, SPLIT_SIZES, read_records, split_digest
+from .tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, get_task, read_records, split_digest
 from .traces import load_traces, save_traces, teacher_traces
+
+
+def default_run_dir(profile_name: str, task: str | Task | None = None) -> Path:
+    """runs/PROFILE for the sums (the lab's first task), runs/TASK-PROFILE for any other."""
+    name = get_task(task).name
+    return default_runs_dir() / (profile_name if name == DEFAULT_TASK else f"{name}-{profile_name}")
 
 
 def default_runs_dir() -> Path:
@@ -47,15 +57,19 @@ def default_runs_dir() -> Path:
 # --- The stages ------------------------------------------------------------------------------------
 
 
-def data_digests(profile: Profile | None = None) -> dict:
-    """What the data stage depends on: a fingerprint of every split."""
-    return {split: split_digest(split) for split in SPLIT_SIZES}
+def data_digests(task: str | Task | None = None) -> dict:
+    """What the data stage depends on: the task and a fingerprint of every split."""
+    task = get_task(task)
+    return {"task": task.name, **{split: split_digest(split, task) for split in SPLITS}}
 
 
 def stage_data(run: Run, device) -> dict:
-    """Check the embedded splits and record their sizes and fingerprints."""
-    result = {split: {"problems": len(read_records(split)), "sha256": digest} for split, digest in data_digests().items()}
-    result["source"] = str(DATA_DIR) if (DATA_DIR / "train.jsonl").exists() else "regenerated in memory"
+    """Check the task's splits and record their sizes and fingerprints."""
+    digests = data_digests(run.task)
+    result = {"task": run.task.name}
+    result.update({split: {"problems": len(read_records(split, run.task)), "sha256": digests[split]} for split in SPLITS})
+    folder = data_dir_of(run.task)
+    result["source"] = str(folder) if (folder / "train.jsonl").exists() else "generated in memory"
     return result
 
 
@@ -73,7 +87,7 @@ def warmup_stage(role: str):
         summary = train_warmup(
             model,
             tokenizer,
-            read_records("train"),
+            read_records("train", run.task),
             config,
             callback=lambda m: run.log(f"warmup_{role}", m),
             description=f"warm-up {role} ({name})",
@@ -95,7 +109,13 @@ def stage_grpo_teacher(run: Run, device) -> dict:
     config = dataclasses.replace(run.profile.grpo, seed=run.seed)
     start = time.perf_counter()
     history = train_grpo(
-        model, tokenizer, read_records("train"), config, callback=lambda m: run.log("grpo_teacher", m), progress=True
+        model,
+        tokenizer,
+        read_records("train", run.task),
+        config,
+        callback=lambda m: run.log("grpo_teacher", m),
+        progress=True,
+        task=run.task,
     )
     seconds = time.perf_counter() - start
     tail = history[-min(10, len(history)) :]
@@ -112,7 +132,9 @@ def stage_grpo_teacher(run: Run, device) -> dict:
 def stage_teacher_traces(run: Run, device) -> dict:
     """Rejection sampling from the GRPO teacher; saves `traces.jsonl`."""
     teacher, tokenizer = load_model(run.dir / "teacher_grpo", device=device)
-    traces, counts = teacher_traces(teacher, tokenizer, read_records("train"), run.profile.traces, seed=run.seed, progress=True)
+    traces, counts = teacher_traces(
+        teacher, tokenizer, read_records("train", run.task), run.profile.traces, seed=run.seed, progress=True, task=run.task
+    )
     save_traces(traces, run.dir / "traces.jsonl")
     return counts
 
@@ -132,11 +154,12 @@ def student_stage(method: str):
         student, tokenizer = load_model(run.dir / "student_base", device=device)
         teacher = load_model(run.dir / "teacher_grpo", device=device)[0] if "teacher" in recipe.uses else None
         inputs = StudentInputs(
-            records=read_records("train"),
+            records=read_records("train", run.task),
             distill=dataclasses.replace(run.profile.distill, seed=run.seed),
             grpo=dataclasses.replace(run.profile.grpo, seed=run.seed),
             teacher=teacher,
             traces=traces,
+            task=run.task,
         )
 
         def log(metrics: dict) -> None:
@@ -165,9 +188,16 @@ def eval_stage(folder: str, made_by: str):
             return {"skipped": made["skipped"]}
         model, tokenizer = load_model(run.dir / folder, device=device)
         profile = run.profile
-        records = read_records("test")[: profile.eval_problems]
+        records = read_records("test", run.task)[: profile.eval_problems]
         row = model_row(
-            model, tokenizer, records, k=profile.eval_k, forced=True, max_new_tokens=profile.max_completion_length, seed=run.seed
+            model,
+            tokenizer,
+            records,
+            k=profile.eval_k,
+            forced=True,
+            max_new_tokens=profile.max_completion_length,
+            seed=run.seed,
+            task=run.task,
         )
         run.log(f"eval_{folder}", row)
         return row
@@ -210,10 +240,11 @@ def _warmup_stage_of(role: str) -> Stage:
     return Stage(f"warmup_{role}", warmup_stage(role), settings, needs=("data",), writes=(f"{role}_base",))
 
 
-def lab_stages() -> list[Stage]:
-    """The stages of `labkit run`, in order; the students' come from `STUDENT_RECIPES` as it is now."""
+def lab_stages(task: str | Task | None = None) -> list[Stage]:
+    """The stages of `labkit run` on `task`, in order; the students' come from `STUDENT_RECIPES` as it is now."""
+    task = get_task(task)
     return [
-        Stage("data", stage_data, data_digests),
+        Stage("data", stage_data, lambda p: data_digests(task)),
         _warmup_stage_of("teacher"),
         _warmup_stage_of("student"),
         Stage("eval_teacher_base", eval_stage("teacher_base", made_by="warmup_teacher"), _evaluation, needs=("warmup_teacher",)),
@@ -240,6 +271,14 @@ def lab_stages() -> list[Stage]:
 # --- The run -----------------------------------------------------------------------------------------
 
 
+def profile_for_task(profile: Profile, task: Task) -> Profile:
+    """The profile with the task's completion length (multiplication's scratchpads need 50 tokens),
+    unless the profile set its own by hand."""
+    if profile.max_completion_length != MAX_COMPLETION_LENGTH or task.max_completion_length == profile.max_completion_length:
+        return profile
+    return dataclasses.replace(profile, max_completion_length=task.max_completion_length)
+
+
 def run_pipeline(
     profile: str | Profile | None = None,
     out: str | Path | None = None,
@@ -249,21 +288,23 @@ def run_pipeline(
     device: str | None = None,
     verbose: bool = True,
     until: str | None = None,
+    task: str | Task | None = None,
 ) -> dict:
-    """Run every stage not finished yet; returns {stage: result} plus timing.
+    """Run every stage not finished yet on `task` (default: the sums); returns {stage: result} plus timing.
 
     `until` stops after that stage (a notebook needs the teacher, not the students).
     """
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    stages = lab_stages()
+    task = get_task(task)
+    profile = profile_for_task(profile if isinstance(profile, Profile) else get_profile(profile), task)
+    stages = lab_stages(task)
     last_stage(stages, until)  # an unknown stage fails before the folder is touched
-    out = Path(out) if out else default_runs_dir() / profile.name
+    out = Path(out) if out else default_run_dir(profile.name, task)
     if force and out.exists():
         clear_run(stages, out)
-    run = Run(out, profile, seed)
+    run = Run(out, profile, seed, task)
     chosen = pick_device(device)
     say = print if verbose else (lambda *a, **k: None)
-    say(f"labkit run: profile {profile.name}, seed {seed}, device {describe_device(chosen)}, folder {out}")
+    say(f"labkit run: task {task.name}, profile {profile.name}, seed {seed}, device {describe_device(chosen)}, folder {out}")
     start = time.perf_counter()
     results: dict = run_stages(stages, run, chosen, until=until, say=say)
     results["wall_seconds"] = round(time.perf_counter() - start, 1)

@@ -2,7 +2,7 @@
 
 A run is a folder `runs/NAME/` holding
 
-    config.json          the profile and seed it was made with
+    config.json          the task, profile and seed it was made with
     metrics.jsonl        one line per logged step or evaluation, tagged by stage
     stages/STAGE.json    the result of each finished stage, with the part of the profile it used
                          and its wall time (`stage_seconds`)
@@ -47,20 +47,30 @@ class Stage:
 class Run:
     """A run folder: config, metrics log, stage results and what the stages wrote."""
 
-    def __init__(self, out: str | Path, profile, seed: int = 0):
+    def __init__(self, out: str | Path, profile, seed: int = 0, task=None):
+        from .tasks import get_task, task_spec
+
         self.dir = Path(out)
         self.profile = profile
         self.seed = seed
+        self.task = get_task(task)
         config_path = self.dir / "config.json"
         if config_path.exists():
-            made_with = json.loads(config_path.read_text()).get("seed")
-            if made_with != seed:
+            made = json.loads(config_path.read_text())
+            made_seed, made_task = made.get("seed"), made.get("task", "sums")
+            if made_seed != seed:
                 raise LabkitError(
-                    f"{self.dir} was made with seed {made_with}, not {seed}; pass --seed {made_with} to go on with it, "
+                    f"{self.dir} was made with seed {made_seed}, not {seed}; pass --seed {made_seed} to go on with it, "
                     "--out for a new folder, or --force to start over"
                 )
+            if made_task != self.task.name:
+                raise LabkitError(
+                    f"{self.dir} holds a run of task {made_task!r}, not {self.task.name!r}; pass --task {made_task} "
+                    "to go on with it, --out for a new folder, or --force to start over"
+                )
         (self.dir / "stages").mkdir(parents=True, exist_ok=True)
-        config_path.write_text(json.dumps({"profile": dataclasses.asdict(profile), "seed": seed}, indent=2))
+        config = {"task": self.task.name, "task_spec": task_spec(self.task), "profile": dataclasses.asdict(profile), "seed": seed}
+        config_path.write_text(json.dumps(config, indent=2))
 
     def stage_path(self, stage: str) -> Path:
         return self.dir / "stages" / f"{stage}.json"

@@ -30,6 +30,7 @@ from transformers import PreTrainedTokenizerBase
 from .distill import DistillConfig, train_logit_kd
 from .grpo_loop import GRPOLoopConfig, train_grpo
 from .runtime import LabkitError
+from .tasks import Task
 from .traces import ground_truth_traces
 
 
@@ -42,6 +43,7 @@ class StudentInputs:
     grpo: GRPOLoopConfig  # GRPO's settings, for GRPO on the student (run for distill.max_steps steps)
     teacher: torch.nn.Module | None = None
     traces: list[dict] | None = None
+    task: Task | None = None  # whose rewards GRPO uses (default: the task the records name)
 
 
 Train = Callable[[torch.nn.Module, PreTrainedTokenizerBase, StudentInputs, Callable | None, bool], dict]
@@ -87,7 +89,7 @@ def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
 def _grpo(student, tokenizer, inputs, callback, progress) -> dict:
     config = dataclasses.replace(inputs.grpo, max_steps=inputs.distill.max_steps, seed=inputs.distill.seed)
     start = time.perf_counter()
-    history = train_grpo(student, tokenizer, inputs.records, config, callback=callback, progress=progress)
+    history = train_grpo(student, tokenizer, inputs.records, config, callback=callback, progress=progress, task=inputs.task)
     return {
         "history": history,
         "seconds": time.perf_counter() - start,

@@ -23,10 +23,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from .rewards import check_answer, check_format, check_steps
+from .rewards import check_format
 from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions
-from .tasks import completion, uses_scratchpad
+from .tasks import Task, completion, get_task, task_of, uses_scratchpad
 
 
 @dataclass
@@ -51,14 +51,20 @@ class TraceVerdict:
     reason: str  # 'kept', or the first check that failed
 
 
-def judge_trace(text: str, answer: str, seen: set[str], *, check_steps_too: bool = False) -> TraceVerdict:
+def judge_trace(
+    text: str, record: dict | str, seen: set[str], *, check_steps_too: bool = False, task: str | Task | None = None
+) -> TraceVerdict:
     """Judge one sample of one prompt; `seen` holds the kept completions of that prompt.
 
-    A sample is kept when it is well formed, its answer is right, it is not a
+    A sample is kept when it is well formed, its answer is right for `record`
+    (`Task.check_answer`; a plain string is a sum's answer), it is not a
     duplicate (kept texts are added to `seen`) and, with `check_steps_too`, every
-    scratchpad step adds up. Every check is run, so callers can count each one.
+    scratchpad step passes the task's process check. Every check is run, so
+    callers can count each one.
     """
-    formed, right, steps = check_format(text), check_answer(text, answer), check_steps(text)
+    record = {"answer": record} if isinstance(record, str) else record
+    task = get_task(task if task is not None else record.get("task"))
+    formed, right, steps = check_format(text), task.check_answer(text, record), task.check_steps(text, record)
     duplicate = text in seen
     if not formed.ok:
         reason = f"dropped: malformed ({formed.reason})"
@@ -84,6 +90,7 @@ def teacher_traces(
     *,
     seed: int = 0,
     progress: bool = False,
+    task: str | Task | None = None,
 ) -> tuple[list[dict], dict]:
     """Rejection sampling: k samples per prompt, keep those `judge_trace` keeps.
 
@@ -95,6 +102,7 @@ def teacher_traces(
     look (scratchpad share, share equal to the generator's own trace).
     """
     config = config or TraceConfig()
+    task = task_of(records, task)
     set_seed(seed)
     chosen = records[: config.prompts]
     start = time.perf_counter()
@@ -118,7 +126,7 @@ def teacher_traces(
         for row, text in enumerate(generation.texts):
             record = batch[row // config.samples_per_prompt]
             verdict = judge_trace(
-                text, record["answer"], seen.setdefault(record["prompt"], set()), check_steps_too=config.check_steps
+                text, record, seen.setdefault(record["prompt"], set()), check_steps_too=config.check_steps, task=task
             )
             counts["samples"] += 1
             counts["correct"] += verdict.correct
@@ -128,7 +136,7 @@ def teacher_traces(
             counts["wrong_steps"] += not verdict.steps_add_up
             counts["duplicates"] += verdict.duplicate and (verdict.steps_add_up or not config.check_steps)
             if verdict.kept:
-                traces.append({"prompt": record["prompt"], "completion": text, "answer": record["answer"]})
+                traces.append({**_columns(record), "completion": text})
                 canonical += "scratchpad" in record and text == completion(record, scratchpad=True)
     counts["kept"] = len(traces)
     counts["prompts_with_a_trace"] = len({t["prompt"] for t in traces})
@@ -139,14 +147,22 @@ def teacher_traces(
     return traces, counts
 
 
-def strict_traces(traces: list[dict]) -> list[dict]:
-    """The kept traces whose every scratchpad step adds up (what `check_steps=True` keeps)."""
-    return [t for t in traces if check_steps(t["completion"]).ok]
+def _columns(record: dict) -> dict:
+    """What a trace keeps of its record: the prompt and what judging it needs, not the reference working."""
+    return {key: value for key, value in record.items() if key != "scratchpad"}
+
+
+def strict_traces(traces: list[dict], task: str | Task | None = None) -> list[dict]:
+    """The kept traces whose scratchpad passes the task's process check (what `check_steps=True` keeps)."""
+    if not traces:
+        return []
+    task = task_of(traces, task)
+    return [t for t in traces if task.check_steps(t["completion"], t).ok]
 
 
 def ground_truth_traces(records: list[dict], limit: int | None = None) -> list[dict]:
     """The control: the task generator's own scratchpads, one per prompt, no teacher involved."""
-    return [{"prompt": r["prompt"], "completion": completion(r, scratchpad=True), "answer": r["answer"]} for r in records[:limit]]
+    return [{**_columns(r), "completion": completion(r, scratchpad=True)} for r in records[:limit]]
 
 
 def save_traces(traces: list[dict], path: str | Path) -> Path:

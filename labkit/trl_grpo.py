@@ -23,9 +23,9 @@ from transformers import PreTrainedTokenizerBase, TrainerCallback
 from .evaluate import evaluate
 from .grpo import group_advantages, policy_loss
 from .grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
-from .rewards import correctness_reward, format_reward
 from .runtime import LabkitError
 from .sampling import per_token_logps
+from .tasks import Task, task_of
 from .training import warmup_step_count
 from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, trl_schedule
 
@@ -62,20 +62,24 @@ def grpo_trainer(
     config: GRPOLoopConfig | None = None,
     callbacks=(),
     reward_funcs=None,
+    task: str | Task | None = None,
     **overrides,
 ):
-    """A `GRPOTrainer` on labkit records (`prompt`, `answer`) with the rule rewards.
+    """A `GRPOTrainer` on a task's records with its rule rewards (`Task.reward_funcs`).
 
     `config` is labkit's loop config (the same run through TRL); `overrides` are TRL field names.
+    The data set keeps every column the rewards read (`prompt`, `answer`, and e.g.
+    Countdown's `numbers` and `target`), not the reference working.
     """
     from trl import GRPOTrainer
 
     quiet_datasets()
-    data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in records])
+    task = task_of(records, task)
+    data = Dataset.from_list([{k: v for k, v in r.items() if k != "scratchpad"} for r in records])
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
-        reward_funcs=list(reward_funcs or (correctness_reward, format_reward)),
+        reward_funcs=list(reward_funcs or task.reward_funcs()),
         args=trl_grpo_config(config, **overrides),
         train_dataset=data,
         callbacks=list(callbacks),
@@ -93,12 +97,12 @@ def agreement_on_one_batch(trainer, tokenizer: PreTrainedTokenizerBase, records:
     """
     args = trainer.args
     group = args.num_generations
-    batch = [{"prompt": r["prompt"], "answer": r["answer"]} for r in records for _ in range(group)]
+    batch = [{k: v for k, v in r.items() if k != "scratchpad"} for r in records for _ in range(group)]
     trainer.current_gradient_accumulation_steps = 1  # normally set by TRL's training loop
     torch.manual_seed(seed)
     inputs = trainer._generate_and_score_completions(batch)
     texts = tokenizer.batch_decode(inputs["completion_ids"], skip_special_tokens=True)
-    columns = {"answer": [b["answer"] for b in batch]}
+    columns = {key: [b[key] for b in batch] for key in batch[0] if key != "prompt"}
     rewards = sum(torch.tensor(fn(texts, **columns)) for fn in trainer.reward_funcs)
     ours_advantages = group_advantages(rewards, group, scale=args.scale_rewards)
 

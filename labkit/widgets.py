@@ -18,8 +18,9 @@ import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from .grpo import SCALES, group_advantages
-from .rewards import correctness_reward, format_reward
+from .rewards import format_reward
 from .sampling import generate_completions
+from .tasks import Task, get_task, task_of
 
 
 def _colour(value: float) -> str:
@@ -52,11 +53,16 @@ def group_table_html(
     )
 
 
-def score_group(texts: Sequence[str], answer: str) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
-    """Rule rewards of one group and its advantages under every scale."""
+def score_group(
+    texts: Sequence[str], record: dict | str, task: str | Task | None = None
+) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
+    """Rule rewards of one group for the problem `record` (for the sums, a bare answer will do)
+    and its advantages under every scale."""
     group_size = len(texts)
+    task = get_task(task if task is not None or isinstance(record, str) else record.get("task"))
+    record = {"answer": record} if isinstance(record, str) else record
     rewards = {
-        "correct": correctness_reward(list(texts), answer=[answer] * group_size),
+        "correct": [1.0 if task.is_correct(text, record) else 0.0 for text in texts],
         "format": format_reward(list(texts)),
     }
     total = torch.tensor([sum(values) for values in zip(*rewards.values())])
@@ -70,8 +76,16 @@ class GroupExplorer:
     with the current settings (the button does the same) and returns the table's HTML.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, records: list[dict], max_new_tokens: int = 40):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        records: list[dict],
+        max_new_tokens: int = 40,
+        task: str | Task | None = None,
+    ):
         self.model, self.tokenizer, self.records, self.max_new_tokens = model, tokenizer, records, max_new_tokens
+        self.task = task_of(records, task)
         self.problem = widgets.Dropdown(options=[(r["prompt"], i) for i, r in enumerate(records)], value=0, description="problem")
         # continuous_update=False: resample once when the slider is released, not at every tick.
         self.group_size = widgets.IntSlider(value=8, min=2, max=16, description="G", continuous_update=False)
@@ -104,7 +118,7 @@ class GroupExplorer:
             temperature=self.temperature.value,
             max_new_tokens=self.max_new_tokens,
         )
-        rewards, advantages = score_group(generation.texts, record["answer"])
+        rewards, advantages = score_group(generation.texts, record, self.task)
         correct = sum(rewards["correct"])
         signal = "no learning signal: every advantage is 0" if advantages["group"].abs().max() < 1e-6 else "mixed outcomes"
         self.summary.value = (

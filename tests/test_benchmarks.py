@@ -54,3 +54,15 @@ def test_grpo_step_profile_splits_both_steps_and_prints_the_headline_last():
         assert any(line.startswith(part) for line in lines), part
     assert "decode" in result.stdout and "fwd+bwd" in result.stdout
     assert lines[-1].startswith("labkit ") and "x TRL's steps/s" in lines[-1]
+
+
+def test_thinking_budget_benchmark_prints_all_three_curves_and_the_headline_last():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "thinking_budget.py"), "--model", "student-tiny",
+         "--steps", "8", "--times", "2", "--problems", "4", "--batch-size", "8"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert any(line.split()[:1] == ["16"] for line in lines)  # the 2x run's last checkpoint
+    assert lines[-1].startswith("multiply, student-tiny: scratchpad ") and "after 16" in lines[-1]

@@ -91,7 +91,7 @@ def test_compare_streams_both_columns_and_reports_each_answer(served):
     for text, stats in ((teacher_text, teacher_stats), (student_text, student_stats)):
         assert _verdict(stats) == ("correct" if is_correct(text, record["answer"]) else "wrong")
         assert f"reference {record['answer']}" in stats
-        assert "correctness" in stats and "format" in stats and "steps add up" in stats
+        assert "correctness" in stats and "format" in stats and "steps" in stats
         assert re.search(r"\d+ tokens · \d+ ms · \d+ tokens/s", stats)
         assert int(re.search(r"(\d+) tokens ·", stats).group(1)) <= 16
 
@@ -198,8 +198,36 @@ def test_verdicts_of_a_model_that_always_answers_172():
     assert "reference 3" in computed[2]
     tokens = len(scripted.ids)  # the script and EOS: generation stops at EOS
     assert f"{tokens} tokens" in right[2]
-    assert "correctness 1 · format 1 · steps add up 1" in right[2]
+    assert "correctness 1 · format 1 · steps 1" in right[2]
     assert "verdict: 3 of 3 correct" in sampled[2] and "majority answer 172 (right), agreement 3/3 = 100%" in sampled[2]
+
+
+def test_the_demo_judges_the_task_it_is_given():
+    """Countdown's records make a Countdown demo: its prompts, its verdicts, its Reward tab."""
+    from labkit.tasks import Countdown
+
+    _, tokenizer = build_model("student-tiny")
+    plan = "<think>3*7=21 21+5=26</think><answer>3*7+5</answer>"
+    scripted = ScriptedLM(tokenizer, plan)
+    records = [Countdown().record(((3, 7, 5), 26)), Countdown().record(((3, 7, 5), 16))]
+    app = build_app(scripted, scripted, tokenizer, records=records)
+    client = _serve(app)
+    try:
+        right = client.predict("3 7 5>26", 0.0, 64, 1, 0, api_name="/compare")  # ':' added, as the task's prompts end
+        wrong = client.predict("3 7 5>16:", 0.0, 64, 1, 0, api_name="/compare")
+        typed = client.predict("2 4 6>48:", 0.0, 64, 1, 0, api_name="/compare")  # not a record, but solvable
+        scored = client.predict(plan, "3 7 5>26:", api_name="/score")
+        with pytest.raises(AppError, match="not a problem"):
+            client.predict(plan, "26", api_name="/score")  # a bare answer is not a Countdown problem
+    finally:
+        client.close()
+        app.close(verbose=False)
+    assert [_verdict(s) for s in (right[2], wrong[2], typed[2])] == ["correct", "wrong", "wrong"]
+    assert "Countdown" in app.config["components"][0]["props"]["value"] or any(
+        "Countdown" in str(c.get("props", {}).get("value", "")) for c in app.config["components"]
+    )
+    rows = {row[0]: row[1] for row in scored["data"]}
+    assert rows == {"correctness": 1.0, "format": 1.0, "steps": 1.0}
 
 
 def test_answer_stream_stops_at_eos_and_counts_it():
@@ -255,11 +283,11 @@ def test_arena_reports_both_models_as_evaluate_would(served):
 def test_score_endpoint_explains_each_reward(served):
     right = served.client.predict(RIGHT, "172", api_name="/score")
     values = {row[0]: row[1] for row in right["data"]}
-    assert values == {"correctness": 1.0, "format": 1.0, "steps add up": 1.0}
+    assert values == {"correctness": 1.0, "format": 1.0, "steps": 1.0}
     wrong = served.client.predict(WRONG_STEP, "172", api_name="/score")
     why = {row[0]: row[2] for row in wrong["data"]}
-    assert "3+8+1=13" in why["steps add up"] and "does not add up" in why["steps add up"]
-    with pytest.raises(AppError, match="reference"):
+    assert "3+8+1=13" in why["steps"] and "does not add up" in why["steps"]
+    with pytest.raises(AppError, match="problem too"):
         served.client.predict(RIGHT, "", api_name="/score")
 
 
@@ -279,14 +307,14 @@ def test_score_endpoint_explains_each_reward(served):
         ("so <answer>172</answer>", "172", "format", "text before <answer>"),
         ("<answer>1</answer><answer>2</answer>", "2", "format", "more than one answer"),
         ("<think><answer>1</answer></think><answer>1</answer>", "1", "format", "a tag inside the scratchpad"),
-        (RIGHT, "172", "steps add up", "all 2 steps add up"),
-        ("<answer>172</answer>", "172", "steps add up", "no scratchpad"),
-        (WRONG_STEP, "172", "steps add up", "step 1: 3+8+1=13 does not add up (3+8+1 is 12)"),
-        ("<think>3+8+1=12 1+2+5+9=18</think><answer>182</answer>", "182", "steps add up", "step 2: 1+2+5+9=18 does not add up"),
-        ("<think>3+8+1=12 carry 1</think><answer>172</answer>", "172", "steps add up", "step 2: 'carry' is not a short sum"),
-        ("<think>²+1=3</think><answer>3</answer>", "3", "steps add up", "step 1: '²+1=3' is not a short sum"),
-        ("<think></think><answer>172</answer>", "172", "steps add up", "the scratchpad is empty"),
-        ("<think>3+8+1=12", "172", "steps add up", "never closed"),
+        (RIGHT, "172", "steps", "all 2 steps add up"),
+        ("<answer>172</answer>", "172", "steps", "no scratchpad"),
+        (WRONG_STEP, "172", "steps", "step 1: 3+8+1=13 does not add up (3+8+1 is 12)"),
+        ("<think>3+8+1=12 1+2+5+9=18</think><answer>182</answer>", "182", "steps", "step 2: 1+2+5+9=18 does not add up"),
+        ("<think>3+8+1=12 carry 1</think><answer>172</answer>", "172", "steps", "step 2: 'carry' is not a short sum"),
+        ("<think>²+1=3</think><answer>3</answer>", "3", "steps", "step 1: '²+1=3' is not a short sum"),
+        ("<think></think><answer>172</answer>", "172", "steps", "the scratchpad is empty"),
+        ("<think>3+8+1=12", "172", "steps", "never closed"),
     ],
 )
 def test_reward_explanations(completion, reference, reward, why):
@@ -323,12 +351,12 @@ def _check_explanation(completion: str) -> None:
     explained = {name: (value, reason) for name, value, reason in explain_rewards(completion, "2")}
     assert explained["correctness"][0] == correctness_reward([completion], answer=["2"])[0]
     assert explained["format"][0] == format_reward([completion])[0]
-    assert explained["steps add up"][0] == (1.0 if steps_add_up(completion) else 0.0)
+    assert explained["steps"][0] == (1.0 if steps_add_up(completion) else 0.0)
     # The reason never contradicts the value.
     assert ("well formed" in explained["format"][1]) == (explained["format"][0] == 1.0)
     assert bool(re.fullmatch(r"answer \S+ == \S+", explained["correctness"][1])) == (explained["correctness"][0] == 1.0)
-    steps_fine = explained["steps add up"][1].startswith(("no scratchpad", "all "))
-    assert steps_fine == (explained["steps add up"][0] == 1.0)
+    steps_fine = explained["steps"][1].startswith(("no scratchpad", "all "))
+    assert steps_fine == (explained["steps"][0] == 1.0)
 
 
 # --- load_run and `labkit demo` ------------------------------------------------------------------------

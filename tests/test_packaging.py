@@ -91,7 +91,8 @@ def test_the_package_docstring_names_every_module():
 
     import labkit
 
-    modules = {p.stem for p in Path(labkit.__file__).parent.glob("*.py")} - {"__init__"}
+    root = Path(labkit.__file__).parent
+    modules = {p.stem for p in root.glob("*.py")} - {"__init__"} | {p.parent.name for p in root.glob("*/__init__.py")}
     entries = [line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()]
     assert len(entries) == len(set(entries)), "a module is listed twice"
     assert set(entries) == modules, (modules - set(entries), set(entries) - modules)

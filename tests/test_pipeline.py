@@ -162,8 +162,21 @@ def test_cli_eval_on_a_saved_model(capsys, tmp_path, student):
 
 
 def test_cli_data_check_passes_on_the_shipped_files(capsys):
+    from labkit.tasks import TASKS
+
     assert main(["data", "--out", "data", "--check"]) == 0
-    assert capsys.readouterr().out.count("ok ") == 3
+    assert capsys.readouterr().out.count("ok ") == 3 * len(TASKS)
+    assert main(["data", "--task", "countdown", "--out", "data", "--check"]) == 0
+    assert capsys.readouterr().out.count("ok data/countdown/") == 3
+    assert main(["data", "--task", "chess"]) == 2  # one line, no traceback
+
+
+def test_a_run_folder_belongs_to_one_task(tmp_path):
+    from labkit.stages import Run
+
+    Run(tmp_path / "run", TINY, seed=0, task="countdown")
+    with pytest.raises(LabkitError, match="task 'countdown', not 'sums'"):
+        Run(tmp_path / "run", TINY, seed=0)
 
 
 @pytest.mark.slow
@@ -226,8 +239,8 @@ def test_editing_a_data_split_reruns_what_was_built_on_it(tmp_path, monkeypatch,
     run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
     run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
     assert "warmup_teacher: reusing" in capsys.readouterr().out
-    lines = (data / "train.jsonl").read_text().splitlines(keepends=True)
-    (data / "train.jsonl").write_text("".join(lines[:-1]))  # one training problem fewer
+    lines = (data / "sums" / "train.jsonl").read_text().splitlines(keepends=True)
+    (data / "sums" / "train.jsonl").write_text("".join(lines[:-1]))  # one training problem fewer
     results = run_pipeline(TINY, tmp_path / "run", seed=1, until="warmup_teacher")
     out = capsys.readouterr().out
     assert "data: reusing" not in out and "warmup_teacher: reusing" not in out
@@ -285,3 +298,48 @@ def test_a_new_stage_is_one_entry_and_its_stale_outputs_are_cleared(tmp_path):
     assert (tmp_path / "run" / "alone.txt").exists() and run.result("alone") is not None  # not made from it
     with pytest.raises(LabkitError, match="needs missing"):
         run_stages([Stage("late", make("late"), needs=("missing",))], run, "cpu", say=say)
+
+
+def test_a_task_labkit_does_not_know_runs_through_the_same_stages(tmp_path):
+    """A Task defined here, never registered, goes through the pipeline with its own rule (notebook 07's promise)."""
+    from labkit.tasks import Task
+
+    class Doubles(Task):
+        name = "doubles"
+        split_sizes = {"train": 300, "validation": 20, "test": 50}
+
+        def sample_problem(self, rng):
+            return rng.randint(100, 999)
+
+        def prompt(self, n):
+            return f"{n}*2="
+
+        def answer(self, n):
+            return str(2 * n)
+
+        def scratchpad(self, n):
+            return f"{n}+{n}={2 * n}"
+
+    results = run_pipeline(TINY, tmp_path / "run", seed=0, task=Doubles(), verbose=False, until="eval_teacher_grpo")
+    assert results["data"]["task"] == "doubles" and results["data"]["train"]["problems"] == 300
+    assert results["data"]["source"] == "generated in memory"
+    assert results["eval_teacher_grpo"]["problems"] == TINY.eval_problems
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == "doubles"
+
+
+def test_the_command_line_takes_a_task_from_your_own_module(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_tasks.py").write_text(
+        "from labkit.tasks import Task\n\n"
+        "class Doubles(Task):\n"
+        "    name = 'doubles'\n"
+        "    split_sizes = {'train': 30, 'validation': 5, 'test': 5}\n"
+        "    def sample_problem(self, rng):\n        return rng.randint(100, 999)\n"
+        "    def prompt(self, n):\n        return f'{n}*2='\n"
+        "    def answer(self, n):\n        return str(2 * n)\n"
+        "    def scratchpad(self, n):\n        return f'{n}+{n}={2 * n}'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "--task", "my_tasks:Doubles", "--out", "data"]) == 0
+    assert (tmp_path / "data" / "doubles" / "train.jsonl").read_text().count("\n") == 30
+    assert main(["data", "--task", "my_tasks:Nothing", "--out", "data"]) == 2
+    assert "cannot load task" in capsys.readouterr().err

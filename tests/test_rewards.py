@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.countdown import UnsafeExpression, countdown_reward, evaluate_expression
 from labkit.rewards import (
     correctness_reward,
     extract_answer,
@@ -17,6 +16,7 @@ from labkit.rewards import (
     steps_add_up,
     steps_reward,
 )
+from labkit.tasks.countdown import UnsafeExpression, countdown_reward, evaluate_expression
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The embedded task: generator, scratchpads, and the fixed splits in data/."""
+"""The tasks: the sums' generator and scratchpads, multiplication, and what every task promises (data/TASK/)."""
 
 import filecmp
 import random
@@ -7,7 +7,19 @@ import pytest
 
 from labkit.rewards import is_correct, is_well_formed
 from labkit.runtime import LabkitError
-from labkit.tasks import DATA_DIR, SPLIT_SIZES, ColumnSums, completion, load_split, make_splits, read_records, write_splits
+from labkit.tasks import (
+    DATA_DIR,
+    SPLIT_SIZES,
+    TASKS,
+    ColumnSums,
+    Multiply,
+    completion,
+    get_task,
+    load_split,
+    make_splits,
+    read_records,
+    write_splits,
+)
 
 
 def test_worked_example_from_the_docstring():
@@ -28,7 +40,7 @@ def test_scratchpad_always_reaches_the_sum(digits, operands):
     task = ColumnSums(digits=digits, num_operands=operands)
     rng = random.Random(0)
     for _ in range(300):
-        numbers = task.sample_operands(rng)
+        numbers = task.sample_problem(rng)
         assert all(len(str(n)) == digits for n in numbers if digits > 1)
         assert int(answer_from_scratchpad(task.scratchpad(numbers))) == sum(numbers)
 
@@ -62,7 +74,7 @@ def test_splits_have_fixed_sizes_and_are_disjoint_in_any_order():
 
 def test_shipped_files_regenerate_byte_for_byte(tmp_path):
     for path in write_splits(tmp_path):
-        assert filecmp.cmp(path, DATA_DIR / path.name, shallow=False), f"{path.name} differs from the generator"
+        assert filecmp.cmp(path, DATA_DIR / "sums" / path.name, shallow=False), f"{path.name} differs from the generator"
 
 
 def test_generator_is_deterministic_and_seed_dependent():
@@ -95,3 +107,47 @@ def test_unknown_split_and_missing_explicit_folder_fail_clearly(tmp_path):
 def test_too_many_problems_for_the_space_fails_clearly():
     with pytest.raises(LabkitError, match="unique"):
         make_splits(ColumnSums(digits=1, num_operands=2), sizes={"test": 10, "validation": 10, "train": 100})
+
+
+# --- Every registered task keeps the interface's promises --------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_keeps_the_interface_promises(name, tmp_path):
+    """Reference completions are right, well formed, pass the process check and fit the task's
+    completion length; the splits are disjoint by problem key and regenerate byte for byte."""
+    from labkit.tokenizer import build_tokenizer
+
+    task, tokenizer = get_task(name), build_tokenizer()
+    for record in read_records("validation", task)[:300]:
+        assert record["task"] == name and record["prompt"].endswith(task.prompt_end)
+        for scratchpad in (True, False):
+            text = completion(record, scratchpad=scratchpad)
+            assert task.is_correct(text, record) and is_well_formed(text) and task.check_steps(text, record).ok
+            assert len(tokenizer(text, add_special_tokens=False).input_ids) + 1 <= task.max_completion_length
+        assert task.is_correct(f"<answer>{task.answer_key(completion(record, scratchpad=False))}</answer>", record)
+        assert not task.is_correct("<answer>0</answer><answer>x</answer>", record)
+    keys = {split: {task.problem_key(_problem(task, r)) for r in read_records(split, task)} for split in SPLIT_NAMES}
+    assert not keys["test"] & keys["train"] and not keys["validation"] & keys["train"]
+    for path in write_splits(tmp_path, task=name):
+        assert filecmp.cmp(path, DATA_DIR / name / path.name, shallow=False), f"{name}/{path.name} differs from the generator"
+
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+def _problem(task, record):
+    """A record's problem, as the task's generator made it."""
+    if task.name == "countdown":
+        return tuple(record["numbers"]), record["target"]
+    return tuple(record["operands"])
+
+
+def test_multiplication_worked_example_and_its_process_check():
+    task = Multiply()
+    assert task.prompt((347, 28)) == "347*28="
+    assert task.scratchpad((347, 28)) == "347*8=2776 347*20=6940 2776+6940=9716"
+    assert task.scratchpad((347, 20)) == "347*0=0 347*20=6940 0+6940=6940"  # every problem of a size has 3 steps
+    assert "is wrong" in task.check_steps("<think>347*8=2777</think><answer>1</answer>").reason
+    assert "not a product" in task.check_steps("<think>347*8=2776 carry</think><answer>1</answer>").reason
+    assert task.record_of_prompt("12*3=")["answer"] == "36" and task.record_of_prompt("12+3=") is None

@@ -1,0 +1,154 @@
+"""The task interface: everything the lab needs to know about a verifiable task.
+
+A task makes problems and judges answers. The pipeline, evaluation, traces,
+students, dashboards and demo take a `Task` and never look inside a problem:
+
+    name                    what runs, data folders and tables call it
+    sample_problem(rng)     a random problem (any hashable value); difficulty knobs are fields
+    problem_key(problem)    problems with the same key count as one (never in two splits)
+    prompt / answer         the text the model sees, and one right answer
+    scratchpad(problem)     the canonical working (the clean-data control, the warm-up's thinking)
+    columns(problem)        what the rewards read besides `answer` (Countdown: numbers, target)
+    check_answer(text, r)   the correctness rule, with a reason (`rewards.Verdict`)
+    check_steps(text, r)    an optional process check of the scratchpad (default: none)
+    answer_key(text)        what majority voting counts as "the same answer"
+    solutions(r)            every right answer, where they can be listed (default: unknown)
+    record_of_prompt(text)  the record of a typed prompt, where the task can make one (the demo)
+
+A record (one line of `data/NAME/*.jsonl`, one row of a data set) is
+
+    {"prompt", "answer", "scratchpad", **columns(problem), "task": name}
+
+with TRL's column names, so `correctness_reward` has TRL's reward signature and
+goes to `GRPOTrainer` as it is. A new task is a subclass with the first five
+methods and `name`; notebook 07 writes one in about 40 lines.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable
+from typing import Any
+
+from ..rewards import (
+    Verdict,
+    _check_columns,
+    check_answer,
+    completion_text,
+    extract_answer,
+    format_reward,
+    normalize_answer,
+)
+from ..runtime import LabkitError
+
+
+class Task:
+    """Base class of a task; subclasses set `name` and override the problem methods."""
+
+    name: str = "task"
+    # Tokens a completion may need: the longest scratchpad, the answer, the four tags and EOS.
+    max_completion_length: int = 40
+    # How many problems each split holds, and the seed they are drawn with (`tasks.make_splits`).
+    split_sizes: dict[str, int] = {"train": 20_000, "validation": 500, "test": 1_000}
+    splits_seed: int = 1234
+    prompt_end: str = "="  # every prompt ends with it (the demo adds it to a typed problem)
+
+    # --- Making problems -------------------------------------------------------------------------
+
+    def sample_problem(self, rng: random.Random) -> Hashable:
+        raise NotImplementedError(f"{type(self).__name__} must define sample_problem(rng)")
+
+    def problem_key(self, problem: Hashable) -> Hashable:
+        """Problems with equal keys are the same problem (default: the problem itself)."""
+        return problem
+
+    def prompt(self, problem: Hashable) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must define prompt(problem)")
+
+    def answer(self, problem: Hashable) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must define answer(problem)")
+
+    def scratchpad(self, problem: Hashable) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must define scratchpad(problem)")
+
+    def columns(self, problem: Hashable) -> dict[str, Any]:
+        """Extra record columns (JSON values) the rewards or a reader need."""
+        return {}
+
+    def record(self, problem: Hashable) -> dict:
+        return {
+            "prompt": self.prompt(problem),
+            "answer": self.answer(problem),
+            "scratchpad": self.scratchpad(problem),
+            **self.columns(problem),
+            "task": self.name,
+        }
+
+    # --- Judging answers --------------------------------------------------------------------------
+
+    def check_answer(self, text: str, record: dict) -> Verdict:
+        """Is the final `<answer>` in `text` right for `record`? Default: equal to `record["answer"]` as a number."""
+        return check_answer(text, str(record["answer"]))
+
+    def is_correct(self, text: str, record: dict) -> bool:
+        return self.check_answer(text, record).ok
+
+    def check_steps(self, text: str, record: dict | None = None) -> Verdict:
+        """A process check of the scratchpad; the default has none and passes everything."""
+        return Verdict(True, f"{self.name} has no process check")
+
+    def answer_key(self, text: str) -> str | None:
+        """What majority voting compares (default: the normalised number in `<answer>`)."""
+        answer = extract_answer(text)
+        return None if answer is None else normalize_answer(answer)
+
+    def solutions(self, record: dict) -> list[str] | None:
+        """Every right answer to `record`, where they can be listed; None when they cannot."""
+        return None
+
+    def record_of_prompt(self, prompt: str) -> dict | None:
+        """The record of a prompt typed by hand, if the task can make it (default: it cannot)."""
+        return None
+
+    def describe(self) -> str:
+        """One line for a page title: what the problems are."""
+        return f"the {self.name} task"
+
+    # --- Rewards with TRL's signature -------------------------------------------------------------
+
+    def correctness_reward(self, completions: list[Any], **columns: Any) -> list[float]:
+        """1.0 when `check_answer` accepts the completion, else 0.0; `columns` are the records' columns."""
+        rows = _rows(completions, columns)
+        return [1.0 if self.is_correct(completion_text(c), row) else 0.0 for c, row in zip(completions, rows)]
+
+    def steps_reward(self, completions: list[Any], **columns: Any) -> list[float]:
+        """1.0 when the process check passes, else 0.0."""
+        rows = _rows(completions, columns)
+        return [1.0 if self.check_steps(completion_text(c), row).ok else 0.0 for c, row in zip(completions, rows)]
+
+    def reward_funcs(self) -> list:
+        """The rule rewards GRPO trains on: correctness and format, as DeepSeek-R1's."""
+        return [self.correctness_reward, format_reward]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+# What TRL's GRPOTrainer passes a reward function besides the data set's columns.
+TRL_REWARD_EXTRAS = ("prompts", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments")
+
+
+def _rows(completions: list[Any], columns: dict[str, Any]) -> list[dict]:
+    """The records behind a batch of completions, rebuilt from TRL's column lists (one value per completion)."""
+    columns = {k: v for k, v in columns.items() if k not in TRL_REWARD_EXTRAS}
+    _check_columns(completions, **columns)
+    return [dict(zip(columns, values)) for values in zip(*columns.values())] if columns else [{}] * len(completions)
+
+
+def check_task(task: Any) -> Task:
+    """`task` if it is a usable Task, else one line saying what is missing."""
+    if not isinstance(task, Task):
+        raise LabkitError(f"expected a labkit.tasks.Task, got {type(task).__name__}; subclass Task to define one")
+    if not task.name or not all(ch.isalnum() or ch in "-_" for ch in task.name):
+        raise LabkitError(f"task name {task.name!r} must be letters, digits, '-' or '_' (it names a folder)")
+    return task
