@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/notebook_times.py [--profile default] [--out docs/timings.md]
     .venv/bin/python benchmarks/notebook_times.py --update --notebooks 06_real_models   # re-measure some rows
+    .venv/bin/python benchmarks/notebook_times.py --update --runs runs --notebooks 02_grpo_from_scratch
+                                                    # one that reads `labkit run`'s folder: after `labkit run`
 
 Runs `labkit run --profile PROFILE` into a fresh runs folder, then executes each
 notebook top to bottom (nbclient, as CI does) in that folder, so a notebook reuses
@@ -77,9 +79,12 @@ def main() -> None:
     parser.add_argument("--notebooks", nargs="*", default=None, help="names to run (default: all, in order)")
     parser.add_argument("--executed", default=None, help="also save each executed notebook in this folder, to read")
     parser.add_argument("--update", action="store_true", help="skip labkit run; replace only these notebooks' rows in --out")
+    parser.add_argument(
+        "--runs", default=None, help="with --update: a runs folder where `labkit run` already finished (default: a fresh one)"
+    )
     args = parser.parse_args()
 
-    runs = Path(tempfile.mkdtemp(prefix="labkit-timings-"))
+    runs = Path(args.runs).resolve() if args.runs else Path(tempfile.mkdtemp(prefix="labkit-timings-"))
     env = {**os.environ, "LABKIT_PROFILE": args.profile, "LABKIT_RUNS": str(runs), "LABKIT_DEVICE": "cpu"}
     os.environ.update(env)
     rows = []

@@ -1,9 +1,9 @@
 """A profile's whole lab, end to end, for one or more seeds: the figures table.
 
-    .venv/bin/python benchmarks/profile_run.py [--profile default] [--seeds 0 1 2] [--out-root runs/bench]
+    .venv/bin/python benchmarks/profile_run.py [--task sums] [--profile default] [--seeds 0 1 2] [--out-root runs/bench]
     bash benchmarks/gpu.sh        # the gpu profile on one GPU (this script, with the GPU's settings)
 
-Each seed is a fresh `labkit run` in its own folder (`OUT_ROOT/PROFILE-seedN`,
+Each seed is a fresh `labkit run` in its own folder (`OUT_ROOT/[TASK-]PROFILE-seedN`,
 started over). Prints, for every model the run makes, greedy accuracy on the
 test problems as mean, min and max over the seeds; then each stage's wall time
 (mean, min, max); then the machine. Figures travel badly between machines: quote
@@ -26,9 +26,11 @@ from labkit.pipeline import run_pipeline
 from labkit.profiles import get_profile
 from labkit.report import summary_rows
 from labkit.runtime import describe_device, pick_device
+from labkit.tasks import get_task
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()
+parser.add_argument("--task", default=None, help="sums (default), countdown, multiply, or module:Class")
 parser.add_argument("--profile", default="default")
 parser.add_argument("--seeds", type=int, nargs="+", default=[0])
 parser.add_argument("--out-root", default="runs/bench")
@@ -37,11 +39,13 @@ parser.add_argument("--json", default=None, help="write every seed's results her
 args = parser.parse_args()
 
 profile = get_profile(args.profile)
+task = get_task(args.task)
 device = pick_device(args.device)
+prefix = "" if task.name == "sums" else f"{task.name}-"
 runs = {}
 for seed in args.seeds:
-    out = Path(args.out_root) / f"{profile.name}-seed{seed}"
-    runs[seed] = run_pipeline(profile, out, seed=seed, force=True, device=str(device))
+    out = Path(args.out_root) / f"{prefix}{profile.name}-seed{seed}"
+    runs[seed] = run_pipeline(profile, out, seed=seed, force=True, device=str(device), task=task)
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -54,7 +58,9 @@ def spread(values: list[float], fmt: str) -> str:
 
 
 n = len(runs)
-print(f"\n{profile.name} profile, {n} seed{'s' * (n > 1)} ({', '.join(map(str, runs))}), {profile.eval_problems} test problems")
+print(
+    f"\n{task.name}, {profile.name} profile, {n} seed{'s' * (n > 1)} ({', '.join(map(str, runs))}), {profile.eval_problems} test problems"
+)
 print(f"{'model':<26}{'greedy acc, mean (min-max)':>30}{'train s':>22}")
 for label, train_stage, eval_stage in summary_rows():
     accuracy = [r[eval_stage]["accuracy"] for r in runs.values() if eval_stage in r and "accuracy" in r[eval_stage]]
@@ -79,9 +85,11 @@ machine = (
 print(f"\nmachine: {machine}")
 print(f"peak memory {spread(memory, '.0f')} MB" + (f", peak GPU memory {spread(gpu_memory, '.0f')} MB" if gpu_memory else ""))
 if args.json:
-    Path(args.json).write_text(json.dumps({"profile": profile.name, "machine": machine, "runs": runs}, indent=2, default=str))
+    Path(args.json).write_text(
+        json.dumps({"task": task.name, "profile": profile.name, "machine": machine, "runs": runs}, indent=2, default=str)
+    )
 teacher = [r["eval_teacher_grpo"]["accuracy"] for r in runs.values() if "accuracy" in r.get("eval_teacher_grpo", {})]
 print(
-    f"{profile.name} profile on {describe_device(device)}: teacher after GRPO {spread(teacher, '.1%')} greedy, "
+    f"{task.name + ', ' if prefix else ''}{profile.name} profile on {describe_device(device)}: teacher after GRPO {spread(teacher, '.1%')} greedy, "
     f"whole lab {spread(wall, '.0f')} s, over {n} seed{'s' * (n > 1)}"
 )

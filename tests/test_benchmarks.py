@@ -66,3 +66,18 @@ def test_thinking_budget_benchmark_prints_all_three_curves_and_the_headline_last
     lines = result.stdout.strip().splitlines()
     assert any(line.split()[:1] == ["16"] for line in lines)  # the 2x run's last checkpoint
     assert lines[-1].startswith("multiply, student-tiny: scratchpad ") and "after 16" in lines[-1]
+
+
+def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "distill_vs_rl.py"), "--task", "countdown", "--profile", "quick",
+         "--seeds", "0", "--steps", "2", "--out-root", str(tmp_path), "--json", str(tmp_path / "rows.json")],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    for arm in ("planted base, GRPO", "clean base, sequence KD", "clean base, GRPO", "clean base, solver traces", "clean base "):
+        assert any(line.startswith(arm) for line in lines), arm
+    assert lines[-1].startswith("countdown: clean base distilled ") and "mean of 1 seed" in lines[-1]
+    saved = json.loads((tmp_path / "rows.json").read_text())
+    assert saved["task"] == "countdown" and "accuracy" in saved["rows"]["clean base"]["0"]

@@ -162,7 +162,7 @@ def plans(numbers: tuple[int, ...]) -> list[Plan]:
     """Every plan that uses all `numbers`, combining two at a time with whole, positive steps.
 
     Pairs in the order the numbers are given, both orders of a pair, operators
-    in the order + - * /; the result joins the rest at the end of the list.
+    in the order + - * /; the result goes first, so a plan reads left to right (3*7=21 21+5=26: 3*7+5).
     Exhaustive: 3 numbers give at most 3 x 2 x 4 x 2 x 4 = 192 plans.
     """
     start = [(n, (str(n), 3), ()) for n in numbers]  # value, (text, precedence), steps
@@ -185,7 +185,7 @@ def plans(numbers: tuple[int, ...]) -> list[Plan]:
                         continue
                     joined = (value, (_join(a_text, op, b_text), PRECEDENCE[op]), (*a_steps, *b_steps, f"{a}{op}{b}={value}"))
                     rest = [item for k, item in enumerate(items) if k not in (i, j)]
-                    found += search([*rest, joined])
+                    found += search([joined, *rest])
         return found
 
     return search(start)
