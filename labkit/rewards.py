@@ -167,15 +167,10 @@ _STEP = re.compile(r"\d{1,6}(?:\+\d{1,6}){0,15}=\d{1,7}", re.ASCII)
 MAX_THOUGHT_CHARS = 2000
 
 
-def check_steps(text: str) -> Verdict:
-    """A process check: does every step of the scratchpad add up?
-
-    Passes `<think>3+8+1=12 1+2+5+9=17</think>...` and a completion with no
-    scratchpad (nothing to check); fails when a step is wrong (`3+8+1=13`), is not
-    a sum at all, or the scratchpad is cut off, empty or too long. It checks each
-    step's arithmetic, not that the steps use the right digits: a verifier that
-    needs no reference solution, unlike comparing with the task's own scratchpad.
-    """
+def scratchpad_steps(text: str) -> list[str] | Verdict:
+    """The whitespace-separated steps of a leading `<think>...</think>`, or the verdict a process check
+    gives without reading steps: a pass with no scratchpad (nothing to check), a failure when it is
+    never closed, longer than `MAX_THOUGHT_CHARS` or empty. Every task's `check_steps` starts here."""
     rest = text.strip()
     if not rest.startswith(OPEN_THINK):
         return Verdict(True, "no scratchpad, nothing to check")
@@ -185,8 +180,21 @@ def check_steps(text: str) -> Verdict:
     if close > MAX_THOUGHT_CHARS:
         return Verdict(False, f"the scratchpad is longer than {MAX_THOUGHT_CHARS} characters")
     steps = rest[len(OPEN_THINK) : close].split()
-    if not steps:
-        return Verdict(False, "the scratchpad is empty")
+    return steps or Verdict(False, "the scratchpad is empty")
+
+
+def check_steps(text: str) -> Verdict:
+    """A process check: does every step of the scratchpad add up?
+
+    Passes `<think>3+8+1=12 1+2+5+9=17</think>...` and a completion with no
+    scratchpad (nothing to check); fails when a step is wrong (`3+8+1=13`), is not
+    a sum at all, or the scratchpad is cut off, empty or too long. It checks each
+    step's arithmetic, not that the steps use the right digits: a verifier that
+    needs no reference solution, unlike comparing with the task's own scratchpad.
+    """
+    steps = scratchpad_steps(text)
+    if isinstance(steps, Verdict):
+        return steps
     for number, step in enumerate(steps, start=1):
         if not _STEP.fullmatch(step):
             return Verdict(False, f"step {number}: {step[:40]!r} is not a short sum like 3+8+1=12")

@@ -343,3 +343,14 @@ def test_the_command_line_takes_a_task_from_your_own_module(tmp_path, monkeypatc
     assert (tmp_path / "data" / "doubles" / "train.jsonl").read_text().count("\n") == 30
     assert main(["data", "--task", "my_tasks:Nothing", "--out", "data"]) == 2
     assert "cannot load task" in capsys.readouterr().err
+
+
+def test_a_task_with_longer_completions_gets_room_unless_the_profile_set_its_own():
+    from labkit.pipeline import profile_for_task
+    from labkit.tasks import ColumnSums, Multiply
+
+    longer = profile_for_task(get_profile("default"), Multiply())
+    assert longer.max_completion_length == Multiply().max_completion_length == 50
+    assert longer.grpo.max_completion_length == longer.traces.max_completion_length == longer.distill.max_completion_length == 50
+    assert profile_for_task(TINY, Multiply()).max_completion_length == TINY.max_completion_length  # set by hand: kept
+    assert profile_for_task(get_profile("default"), ColumnSums()) is get_profile("default")

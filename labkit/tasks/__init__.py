@@ -48,6 +48,7 @@ __all__ = [
     "get_task",
     "load_split",
     "make_splits",
+    "out_of_distribution_records",
     "read_records",
     "split_digest",
     "task_of",
@@ -176,6 +177,18 @@ def _check_alphabet(task: Task, records: list[dict]) -> None:
                     f"task {task.name!r} writes {''.join(unknown)!r} in {text[:40]!r}, which the tiny models' "
                     f"tokenizer cannot spell; use only {ALPHABET!r}"
                 )
+
+
+def out_of_distribution_records(task: str | Task | None = None, problems: int = 200, seed: int = 4321) -> dict[str, list[dict]]:
+    """Test problems of each of the task's harder variants (`Task.out_of_distribution`), by name.
+
+    A variant's problems cannot be training problems (they have more numbers, or longer ones), and
+    they are judged by the same rule. Its completions may need more tokens: see each variant's
+    `max_completion_length`.
+    """
+    variants = get_task(task).out_of_distribution()
+    sizes = {"train": 0, "validation": 0, "test": problems}
+    return {name: make_splits(variant, sizes=sizes, seed=seed)["test"] for name, variant in variants.items()}
 
 
 def data_dir_of(task: str | Task | None = None, data_dir: str | Path | None = None) -> Path:

@@ -14,6 +14,7 @@ students, dashboards and demo take a `Task` and never look inside a problem:
     answer_key(text)        what majority voting counts as "the same answer"
     solutions(r)            every right answer, where they can be listed (default: unknown)
     record_of_prompt(text)  the record of a typed prompt, where the task can make one (the demo)
+    out_of_distribution()   harder variants never trained on (did the decomposition carry over?)
 
 A record (one line of `data/NAME/*.jsonl`, one row of a data set) is
 
@@ -113,6 +114,11 @@ class Task:
     def describe(self) -> str:
         """One line for a page title: what the problems are."""
         return f"the {self.name} task"
+
+    def out_of_distribution(self) -> dict[str, Task]:
+        """Variants of the task with problems unlike any in training (more numbers, longer numbers),
+        judged by the same rule; none by default."""
+        return {}
 
     # --- Rewards with TRL's signature -------------------------------------------------------------
 

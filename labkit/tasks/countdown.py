@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..rewards import CLOSE_THINK, MAX_THOUGHT_CHARS, OPEN_THINK, Verdict, _check_columns, completion_text, extract_answer
+from ..rewards import Verdict, _check_columns, completion_text, extract_answer, scratchpad_steps
 from ..runtime import LabkitError
 from .base import Task
 
@@ -262,6 +262,11 @@ class Countdown(Task):
     def describe(self) -> str:
         return f"Countdown: reach the target with {self.count} numbers from 1 to {self.max_number}, each once"
 
+    def out_of_distribution(self) -> dict[str, Task]:
+        if self.count >= 4:
+            return {}
+        return {f"{self.count + 1} numbers": Countdown(self.count + 1, self.max_number, self.max_target)}
+
     def record_of_prompt(self, prompt: str) -> dict | None:
         """A typed problem, `3 7 5>26:` (2 to 4 numbers up to 99, a target up to 9999), if it has a solution."""
         match = _PROMPT.fullmatch(prompt)
@@ -286,15 +291,9 @@ def check_plan_steps(text: str, numbers: list[int] | None) -> Verdict:
     numbers on the table: the given ones and the results of earlier steps, each
     used once (with `numbers` None, only the arithmetic is checked).
     """
-    rest = text.strip()
-    if not rest.startswith(OPEN_THINK):
-        return Verdict(True, "no scratchpad, nothing to check")
-    close = rest.find(CLOSE_THINK)
-    if close < 0 or close > MAX_THOUGHT_CHARS:
-        return Verdict(False, "the scratchpad is not closed, or too long")
-    steps = rest[len(OPEN_THINK) : close].split()
-    if not steps:
-        return Verdict(False, "the scratchpad is empty")
+    steps = scratchpad_steps(text)
+    if isinstance(steps, Verdict):
+        return steps
     table = Counter(int(n) for n in numbers) if numbers is not None else None
     for number, step in enumerate(steps, start=1):
         match = _PLAN_STEP.fullmatch(step)

@@ -22,7 +22,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from ..rewards import CLOSE_THINK, MAX_THOUGHT_CHARS, OPEN_THINK, Verdict
+from ..rewards import Verdict, scratchpad_steps
 from ..runtime import LabkitError
 from .base import Task
 
@@ -84,6 +84,13 @@ class Multiply(Task):
     def describe(self) -> str:
         return f"Products of a {self.digits}-digit and a {self.multiplier_digits}-digit number"
 
+    def out_of_distribution(self) -> dict[str, Task]:
+        if self.digits >= 6:
+            return {}
+        return {
+            f"{self.digits + 1}-digit times {self.multiplier_digits}-digit": Multiply(self.digits + 1, self.multiplier_digits)
+        }
+
     def record_of_prompt(self, prompt: str) -> dict | None:
         match = _PROMPT.fullmatch(prompt)
         if not match:
@@ -94,15 +101,9 @@ class Multiply(Task):
     def check_steps(self, text: str, record: dict | None = None) -> Verdict:
         """Every step is a right product or sum (`347*8=2776`, `2776+6940=9716`); it checks the
         arithmetic, not that the steps are the ones this problem needs."""
-        rest = text.strip()
-        if not rest.startswith(OPEN_THINK):
-            return Verdict(True, "no scratchpad, nothing to check")
-        close = rest.find(CLOSE_THINK)
-        if close < 0 or close > MAX_THOUGHT_CHARS:
-            return Verdict(False, "the scratchpad is not closed, or too long")
-        steps = rest[len(OPEN_THINK) : close].split()
-        if not steps:
-            return Verdict(False, "the scratchpad is empty")
+        steps = scratchpad_steps(text)
+        if isinstance(steps, Verdict):
+            return steps
         for number, step in enumerate(steps, start=1):
             if _SUM.fullmatch(step):
                 terms, total = step.split("=")

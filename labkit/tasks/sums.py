@@ -78,6 +78,14 @@ class ColumnSums(Task):
     def describe(self) -> str:
         return f"Sums of {self.num_operands} {self.digits}-digit numbers"
 
+    def out_of_distribution(self) -> dict[str, Task]:
+        variants = {}
+        if self.num_operands < 6:
+            variants[f"{self.num_operands + 1} numbers"] = ColumnSums(self.digits, self.num_operands + 1)
+        if self.digits < 6:
+            variants[f"{self.digits + 1}-digit numbers"] = ColumnSums(self.digits + 1, self.num_operands)
+        return variants
+
     def columns(self, operands: tuple[int, ...]) -> dict:
         return {"operands": list(operands)}
 
