@@ -488,3 +488,16 @@ def test_launch_refuses_a_port_in_use(busy_port):
             launch(app, port=busy_port, prevent_thread_lock=True, quiet=True)
     finally:
         app.close(verbose=False)
+
+
+def test_a_run_folder_says_which_task_the_demo_serves(tmp_path):
+    import json
+
+    from labkit.demo import run_task
+
+    assert run_task(tmp_path).name == "sums"  # a folder from before tasks had names
+    (tmp_path / "config.json").write_text(json.dumps({"task": "countdown", "task_spec": "countdown", "seed": 0}))
+    assert run_task(tmp_path).name == "countdown"
+    (tmp_path / "config.json").write_text(json.dumps({"task": "dates", "task_spec": "__main__:DaysLater", "seed": 0}))
+    with pytest.raises(LabkitError, match="build_app"):
+        run_task(tmp_path)
