@@ -21,8 +21,9 @@ A record (one line of `data/NAME/*.jsonl`, one row of a data set) is
     {"prompt", "answer", "scratchpad", **columns(problem), "task": name}
 
 with TRL's column names, so `correctness_reward` has TRL's reward signature and
-goes to `GRPOTrainer` as it is. A new task is a subclass with the first five
-methods and `name`; notebook 07 writes one in about 40 lines.
+goes to `GRPOTrainer` as it is. A new task is a subclass with `name`,
+`sample_problem`, `prompt`, `answer` and `scratchpad` (and `check_answer` when an
+answer is not a number); notebook 07 writes one in about 40 lines.
 """
 
 from __future__ import annotations

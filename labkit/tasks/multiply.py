@@ -10,10 +10,9 @@ or first multiply by each digit of the second number, shifted, then add:
     <think>347*8=2776 347*20=6940 2776+6940=9716</think><answer>9716</answer>
 
 Unlike the sums, a tiny model does not learn the direct answer on a larger budget
-(docs/design.md, "measured": the 96k student reached 64.3% with the scratchpad
-and 0.7% without after 2,000 warm-up steps of 128, and 7.7% without after 8,000);
-`benchmarks/thinking_budget.py` measures both kinds of warm-up side by side at
-one and four times the budget.
+(docs/design.md, "measured": `benchmarks/thinking_budget.py` warmed the 1M teacher
+up 1,000 steps of 64 and it answered 88.0% when made to think, 1.0% directly, and
+3.0% directly after 4,000 steps; one seed, one 2-core machine).
 """
 
 from __future__ import annotations
