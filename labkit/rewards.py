@@ -15,7 +15,7 @@ reason), and `explain.py` prints the reason, so the two can never disagree.
 Model output is untrusted text. These functions never `eval` it: tags are found
 with `str.find`/`rfind` (linear time, no regular-expression backtracking), the
 one regular expression has bounded repeats, and every reward returns a float in
-[0, 1] for any input, quickly. (Countdown's verifier is in `countdown.py`.)
+[0, 1] for any input, quickly. (Each task's own rule is in `labkit/tasks/`: Countdown's expression verifier in `tasks/countdown.py`.)
 """
 
 from __future__ import annotations
