@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .runtime import LabkitError, set_seed
+from .tasks import get_task, task_spec
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,6 @@ class Run:
     """A run folder: config, metrics log, stage results and what the stages wrote."""
 
     def __init__(self, out: str | Path, profile, seed: int = 0, task=None):
-        from .tasks import get_task, task_spec
-
         self.dir = Path(out)
         self.profile = profile
         self.seed = seed

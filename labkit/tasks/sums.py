@@ -99,7 +99,6 @@ class ColumnSums(Task):
             return None
         operands = tuple(int(n) for n in prompt[:-1].split("+"))
         digits = max(len(str(n)) for n in operands)
-        shape = ColumnSums(digits=min(digits, 6), num_operands=min(len(operands), 6))
         if digits > 6 or len(operands) > 6:  # past the generator's knobs: the answer, without the working
             return {
                 "prompt": prompt,
@@ -108,4 +107,4 @@ class ColumnSums(Task):
                 "operands": list(operands),
                 "task": self.name,
             }
-        return {**shape.record(operands), "task": self.name}
+        return {**ColumnSums(digits=digits, num_operands=len(operands)).record(operands), "task": self.name}
