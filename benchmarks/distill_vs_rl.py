@@ -17,8 +17,10 @@ it knew the scratchpad before it saw a trace. Here every arm names what its base
 
 For each seed the teacher and its traces come from `labkit run` in `OUT_ROOT/[TASK-]PROFILE-seedN`
 (reused if `benchmarks/profile_run.py` made it, else made here). Each arm is evaluated on the profile's
-test problems: greedy accuracy, and accuracy when made to think and when made to answer directly. The
-table gives mean (min-max) over seeds; the last line is the headline. Report it whichever way it
+test problems: greedy accuracy, and accuracy when made to think and when made to answer directly; and
+on the task's harder variants, never trained on (`Task.out_of_distribution`: four operands and
+three-digit sums, four Countdown numbers), greedy and made to think: did the decomposition carry over?
+The tables give mean (min-max) over seeds; the last line is the headline. Report it whichever way it
 comes out: the lab must not claim a win it did not measure.
 """
 
@@ -35,13 +37,13 @@ from pathlib import Path
 import psutil
 import torch
 
-from labkit.evaluate import model_row
+from labkit.evaluate import evaluate, model_row
 from labkit.models import build_model, load_model
 from labkit.pipeline import run_pipeline
 from labkit.pretrain import train_warmup
 from labkit.profiles import get_profile
 from labkit.students import StudentInputs, make_student
-from labkit.tasks import get_task, read_records
+from labkit.tasks import get_task, out_of_distribution_records, read_records
 from labkit.traces import load_traces
 
 warnings.filterwarnings("ignore")
@@ -52,6 +54,7 @@ parser.add_argument("--seeds", type=int, nargs="+", default=[0])
 parser.add_argument("--out-root", default="runs/bench")
 parser.add_argument("--steps", type=int, default=None, help="the arms' budget in steps (default: the profile's distill steps)")
 parser.add_argument("--json", default=None, help="write every seed's rows here")
+parser.add_argument("--ood-problems", type=int, default=200, help="problems per harder variant (0: skip them)")
 args = parser.parse_args()
 
 task = get_task(args.task)
@@ -60,6 +63,8 @@ if args.steps is not None:
     profile = dataclasses.replace(profile, distill=dataclasses.replace(profile.distill, max_steps=args.steps))
 prefix = "" if task.name == "sums" else f"{task.name}-"
 train, test = read_records("train", task), read_records("test", task)[: profile.eval_problems]
+variants = task.out_of_distribution() if args.ood_problems else {}
+shifted = out_of_distribution_records(task, problems=args.ood_problems) if variants else {}
 ARMS = (
     ("planted", "grpo", "planted base, GRPO"),
     ("planted", "sequence_kd", "planted base, sequence KD"),
@@ -80,7 +85,17 @@ def evaluate_row(model, tokenizer, seed: int) -> dict:
         task=task,
         latency_problems=0,
     )
-    return {key: row[key] for key in ("accuracy", "forced_think_accuracy", "forced_direct_accuracy", "scratchpad_share")}
+    measured = {key: row[key] for key in ("accuracy", "forced_think_accuracy", "forced_direct_accuracy", "scratchpad_share")}
+    if shifted:
+        measured["out_of_distribution"] = {}
+    for name, records in shifted.items():
+        variant = variants[name]
+        length = max(profile.max_completion_length, variant.max_completion_length)
+        metrics = evaluate(model, tokenizer, records, k=0, forced=True, max_new_tokens=length, seed=seed, task=variant)
+        measured["out_of_distribution"][name] = {
+            key: metrics[key] for key in ("accuracy", "forced_think_accuracy", "scratchpad_share")
+        }
+    return measured
 
 
 rows: dict[str, dict[int, dict]] = {}
@@ -136,6 +151,13 @@ for label, by_seed in rows.items():
     cells = [spread([r[key] for r in done]) for key in ("accuracy", "forced_think_accuracy", "forced_direct_accuracy")]
     thinks = statistics.mean(r["scratchpad_share"] for r in done) if done else float("nan")
     print(f"{label:<30}{cells[0]:>24}{cells[1]:>24}{cells[2]:>24}{thinks:>9.0%}")
+for name in shifted:
+    print(f"\n{name}, never trained on ({len(shifted[name])} problems): greedy, made to think, share that thinks")
+    for label, by_seed in rows.items():
+        done = [r["out_of_distribution"][name] for r in by_seed.values() if "out_of_distribution" in r]
+        cells = [spread([r[key] for r in done]) for key in ("accuracy", "forced_think_accuracy")]
+        thinks = statistics.mean(r["scratchpad_share"] for r in done) if done else float("nan")
+        print(f"{label:<30}{cells[0]:>24}{cells[1]:>24}{thinks:>9.0%}")
 print("\ntraining seconds, mean: " + ", ".join(f"{k} {statistics.mean(v):.0f}" for k, v in seconds.items()))
 machine = f"{psutil.cpu_count(logical=True)} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, torch {torch.__version__}"
 print(f"machine: {machine}")

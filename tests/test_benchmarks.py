@@ -71,7 +71,7 @@ def test_thinking_budget_benchmark_prints_all_three_curves_and_the_headline_last
 def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "distill_vs_rl.py"), "--task", "countdown", "--profile", "quick",
-         "--seeds", "0", "--steps", "2", "--out-root", str(tmp_path), "--json", str(tmp_path / "rows.json")],
+         "--seeds", "0", "--steps", "2", "--ood-problems", "8", "--out-root", str(tmp_path), "--json", str(tmp_path / "rows.json")],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -81,3 +81,6 @@ def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(tm
     assert lines[-1].startswith("countdown: clean base distilled ") and "mean of 1 seed" in lines[-1]
     saved = json.loads((tmp_path / "rows.json").read_text())
     assert saved["task"] == "countdown" and "accuracy" in saved["rows"]["clean base"]["0"]
+    # Every model is also judged on the harder variant it never trained on (4 numbers), by the same rule.
+    assert any(line.startswith("4 numbers, never trained on (8 problems)") for line in lines)
+    assert 0 <= saved["rows"]["clean base, GRPO"]["0"]["out_of_distribution"]["4 numbers"]["forced_think_accuracy"] <= 1
