@@ -16,16 +16,13 @@ Measured on the sums, the gap was a budget artifact (direct answers caught up by
 
 import argparse
 import platform
-import time
 import warnings
 
 import psutil
 import torch
 
-from labkit.models import build_model, count_parameters
-from labkit.pretrain import WarmupConfig, train_warmup
-from labkit.sampling import generate_completions
 from labkit.tasks import get_task, read_records
+from labkit.thinking import thinking_curve
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()
@@ -40,58 +37,30 @@ args = parser.parse_args()
 
 task = get_task(args.task)
 train, test = read_records("train", task), read_records("test", task)[: args.problems]
-every = max(1, args.steps // 4)
-
-
-def forced_accuracy(model, tokenizer, tag: str) -> float:
-    """Greedy accuracy with the completion forced to start with `tag` (as `evaluate`'s forced_* metrics)."""
-    out = generate_completions(
-        model, tokenizer, [r["prompt"] + tag for r in test], temperature=0.0, max_new_tokens=task.max_completion_length
+runs = {
+    "scratchpad, 1x": (True, args.steps),
+    "direct, 1x": (False, args.steps),
+    f"direct, {args.times}x": (False, args.steps * args.times),
+}
+curves = {
+    label: thinking_curve(
+        args.model, train, test, task=task, scratchpad=scratchpad, steps=steps, batch_size=args.batch_size,
+        checkpoints=4 * steps // args.steps, seed=args.seed,
     )
-    return sum(task.is_correct(tag + text, r) for text, r in zip(out.texts, test)) / len(test)
-
-
-def curve(scratchpad: bool, budgets: int) -> tuple[list[tuple[int, float]], float, int]:
-    """[(steps, forced accuracy)] every quarter budget, the training seconds, the parameters."""
-    model, tokenizer = build_model(args.model, seed=args.seed)
-    config = WarmupConfig(
-        max_steps=args.steps * budgets,
-        batch_size=args.batch_size,
-        scratchpad_fraction=1.0 if scratchpad else 0.0,
-        seed=args.seed,
-    )
-    tag = "<think>" if scratchpad else "<answer>"
-    points, evaluating = [], [0.0]
-
-    def measure(metrics: dict) -> None:
-        start = time.perf_counter()
-        state = torch.get_rng_state()
-        model.eval()
-        points.append((metrics["step"], forced_accuracy(model, tokenizer, tag)))
-        model.train()
-        torch.set_rng_state(state)
-        evaluating[0] += time.perf_counter() - start
-
-    summary = train_warmup(model, tokenizer, train, config, callback=measure, log_every=every, progress=False)
-    return points, summary["seconds"] - evaluating[0], count_parameters(model)
-
-
-# Each budget gets its own run: the learning rate decays over the whole run, so the 4x run at step
-# 1,000 is not a 1x run (its rate is still high).
-think, think_seconds, parameters = curve(scratchpad=True, budgets=1)
-direct, direct_seconds, _ = curve(scratchpad=False, budgets=1)
-longer, longer_seconds, _ = curve(scratchpad=False, budgets=args.times)
-
+    for label, (scratchpad, steps) in runs.items()
+}  # fmt: skip
+think, direct, longer = curves.values()
+parameters = think.parameters
 print(f"\n{task.describe()}; {args.model} ({parameters:,} parameters); batch {args.batch_size}; seed {args.seed}")
 print(f"greedy accuracy on {len(test)} held-out problems, forced to think or to answer directly")
 print(f"{'steps':>8}{'scratchpad, 1x':>16}{'direct, 1x':>12}{f'direct, {args.times}x':>12}")
-think_at, direct_at, longer_at = dict(think), dict(direct), dict(longer)
+think_at, direct_at, longer_at = (dict(curve.points) for curve in curves.values())
 for steps in sorted(set(think_at) | set(direct_at) | set(longer_at)):
     cells = [f"{at[steps]:.1%}" if steps in at else "" for at in (think_at, direct_at, longer_at)]
     print(f"{steps:>8}{cells[0]:>16}{cells[1]:>12}{cells[2]:>12}")
 print(
-    f"training seconds: scratchpad {think_seconds:.0f}, direct {direct_seconds:.0f} "
-    f"({args.steps} steps each), direct {longer_seconds:.0f} ({args.steps * args.times} steps)"
+    f"training seconds: scratchpad {think.seconds:.0f}, direct {direct.seconds:.0f} "
+    f"({args.steps} steps each), direct {longer.seconds:.0f} ({args.steps * args.times} steps)"
 )
 print(
     f"machine: {psutil.cpu_count(logical=True)} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "

@@ -121,18 +121,36 @@ def evaluate(
         )
 
     if forced:
-        # Force the first tag, then let the model go on greedily.
         for name, tag in (("forced_think_accuracy", "<think>"), ("forced_direct_accuracy", "<answer>")):
-            forced_run = generate_completions(
-                model,
-                tokenizer,
-                [p + tag for p in prompts],
-                temperature=0.0,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
+            metrics[name] = forced_accuracy(
+                model, tokenizer, records, tag, task=task, max_new_tokens=max_new_tokens, batch_size=batch_size
             )
-            metrics[name] = sum(correct([tag + t for t in forced_run.texts])) / n
     return metrics
+
+
+@torch.no_grad()
+def forced_accuracy(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    records: list[dict],
+    tag: str,
+    *,
+    task: str | Task | None = None,
+    max_new_tokens: int = MAX_COMPLETION_LENGTH,
+    batch_size: int = 512,
+) -> float:
+    """Greedy accuracy with every completion forced to start with `tag` (`<think>` or `<answer>`):
+    the prompt ends with the tag, the model goes on from there, and `tag + continuation` is judged."""
+    task = task_of(records, task)
+    run = generate_completions(
+        model,
+        tokenizer,
+        [r["prompt"] + tag for r in records],
+        temperature=0.0,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
+    return sum(task.is_correct(tag + text, r) for text, r in zip(run.texts, records)) / len(records)
 
 
 @torch.no_grad()
