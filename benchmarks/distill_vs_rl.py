@@ -41,9 +41,9 @@ from labkit.evaluate import evaluate, model_row
 from labkit.models import build_model, load_model
 from labkit.pipeline import run_pipeline
 from labkit.pretrain import train_warmup
-from labkit.profiles import get_profile
+from labkit.profiles import get_profile, task_for_profile
 from labkit.students import StudentInputs, make_student
-from labkit.tasks import get_task, out_of_distribution_records, read_records
+from labkit.tasks import out_of_distribution_records, read_records
 from labkit.traces import load_traces
 
 warnings.filterwarnings("ignore")
@@ -57,8 +57,8 @@ parser.add_argument("--json", default=None, help="write every seed's rows here")
 parser.add_argument("--ood-problems", type=int, default=200, help="problems per harder variant (0: skip them)")
 args = parser.parse_args()
 
-task = get_task(args.task)
 profile = get_profile(args.profile)
+task = task_for_profile(profile, args.task)  # the gpu profile runs Countdown with 4 numbers
 if args.steps is not None:
     profile = dataclasses.replace(profile, distill=dataclasses.replace(profile.distill, max_steps=args.steps))
 prefix = "" if task.name == "sums" else f"{task.name}-"
@@ -163,7 +163,18 @@ machine = f"{psutil.cpu_count(logical=True)} CPU cores, {psutil.virtual_memory()
 print(f"machine: {machine}")
 if args.json:
     Path(args.json).write_text(
-        json.dumps({"task": task.name, "profile": profile.name, "machine": machine, "rows": rows}, indent=2)
+        json.dumps(
+            {
+                "task": task.name,
+                "profile": profile.name,
+                "problems": len(test),
+                "ood_problems": {name: len(records) for name, records in shifted.items()},
+                "steps": profile.distill.max_steps,
+                "machine": machine,
+                "rows": rows,
+            },
+            indent=2,
+        )
     )
 mean = {
     label: statistics.mean(r["accuracy"] for r in by_seed.values() if "accuracy" in r)

@@ -2,6 +2,7 @@
 # The gpu profile end to end on one GPU, and its figures table (the last line is the headline).
 #
 #   bash benchmarks/gpu.sh                       # one seed of the gpu profile, about 5 minutes on one H200
+#   TASK=countdown bash benchmarks/gpu.sh        # Countdown, which the gpu profile plays with 4 numbers (countdown4)
 #   PROFILE=quick SEEDS="0" bash benchmarks/gpu.sh   # the same script on a CPU in a minute (the test runs this)
 #
 # PYTHON picks the interpreter (default: .venv/bin/python if there is one, else python3),
@@ -11,10 +12,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 PROFILE=${PROFILE:-gpu}
 SEEDS=${SEEDS:-0}
+TASK=${TASK:-sums}
 OUT_ROOT=${OUT_ROOT:-runs/bench}
-JSON=${JSON:-$OUT_ROOT/$PROFILE.json}
+JSON=${JSON:-$OUT_ROOT/$([ "$TASK" = sums ] || echo "$TASK-")$PROFILE.json}
 mkdir -p "$OUT_ROOT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # labkit from this checkout, installed or not
 "$PYTHON" -m labkit.cli info
 # shellcheck disable=SC2086  # SEEDS is a list
-"$PYTHON" benchmarks/profile_run.py --profile "$PROFILE" --seeds $SEEDS --out-root "$OUT_ROOT" --json "$JSON"
+"$PYTHON" benchmarks/profile_run.py --task "$TASK" --profile "$PROFILE" --seeds $SEEDS --out-root "$OUT_ROOT" --json "$JSON"

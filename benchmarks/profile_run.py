@@ -23,10 +23,9 @@ import psutil
 import torch
 
 from labkit.pipeline import run_pipeline
-from labkit.profiles import get_profile
+from labkit.profiles import get_profile, task_for_profile
 from labkit.report import summary_rows
 from labkit.runtime import describe_device, pick_device
-from labkit.tasks import get_task
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()
@@ -39,7 +38,7 @@ parser.add_argument("--json", default=None, help="write every seed's results her
 args = parser.parse_args()
 
 profile = get_profile(args.profile)
-task = get_task(args.task)
+task = task_for_profile(profile, args.task)  # the gpu profile runs Countdown with 4 numbers
 device = pick_device(args.device)
 prefix = "" if task.name == "sums" else f"{task.name}-"
 runs = {}

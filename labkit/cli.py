@@ -1,6 +1,6 @@
 """The `labkit` command.
 
-    labkit run  [--task sums|countdown] [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
+    labkit run  [--task sums|countdown|countdown4|multiply] [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
                 [--teacher NAME] [--student NAME]
     labkit eval MODEL [--task NAME] [--problems N] [--k K]
     labkit data [--task NAME|all] [--out data] [--check]
@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the lab's pipeline headless and print the summary table")
-    run.add_argument("--task", default=None, help="sums | countdown (default: sums)")
+    run.add_argument("--task", default=None, help="sums | countdown | countdown4 | multiply | module:Class (default: sums)")
     run.add_argument("--profile", default=None, help="quick | default | gpu (default: $LABKIT_PROFILE or 'default')")
     run.add_argument("--out", default=None, help="run folder (default: runs/PROFILE, runs/TASK-PROFILE for other tasks)")
     run.add_argument("--seed", type=int, default=0)
@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
     evaluation.add_argument("model")
-    evaluation.add_argument("--task", default=None, help="sums | countdown (default: sums)")
+    evaluation.add_argument(
+        "--task", default=None, help="sums | countdown | countdown4 | multiply | module:Class (default: sums)"
+    )
     evaluation.add_argument("--problems", type=int, default=200)
     evaluation.add_argument("--k", type=int, default=8, help="samples per problem for pass@k and maj@k")
     evaluation.add_argument("--seed", type=int, default=0)

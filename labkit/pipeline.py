@@ -29,7 +29,7 @@ from .evaluate import model_row
 from .grpo_loop import train_grpo
 from .models import build_model, count_parameters, load_model, save_model, size_on_disk
 from .pretrain import train_warmup
-from .profiles import Profile, get_profile
+from .profiles import Profile, get_profile, task_for_profile
 from .report import summary_table
 from .runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
 from .sampling import MAX_COMPLETION_LENGTH
@@ -294,8 +294,9 @@ def run_pipeline(
 
     `until` stops after that stage (a notebook needs the teacher, not the students).
     """
-    task = get_task(task)
-    profile = profile_for_task(profile if isinstance(profile, Profile) else get_profile(profile), task)
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    task = task_for_profile(profile, task)  # the gpu profile runs Countdown with 4 numbers
+    profile = profile_for_task(profile, task)
     stages = lab_stages(task)
     last_stage(stages, until)  # an unknown stage fails before the folder is touched
     out = Path(out) if out else default_run_dir(profile.name, task)

@@ -2,7 +2,7 @@
 
     quick    CI and a first look: about a minute on 2 CPU cores, weak base models
     default  a laptop: the real lab on the CPU
-    gpu      10x larger models for one GPU: about 5 minutes on one large GPU
+    gpu      10x larger models for one GPU: about 5 minutes on one large GPU; Countdown with 4 numbers
 
 A profile names the two model sizes and holds one config per stage of the run
 (`pipeline.py`). The completion length is set once here and copied into every
@@ -22,6 +22,7 @@ from .models import MODEL_CONFIGS, config_parameters
 from .pretrain import WarmupConfig
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH
+from .tasks import Task, get_task
 from .traces import TraceConfig
 
 
@@ -40,6 +41,9 @@ class Profile:
     eval_problems: int = 500  # test problems each model is evaluated on
     eval_k: int = 8  # samples per problem for pass@k, maj@k and sampled accuracy
     max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens any completion may have, everywhere in the run
+    # Harder variants this profile runs in place of a task, by name (`task_for_profile`): the gpu
+    # profile's larger models get Countdown with four numbers.
+    task_variants: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         length = self.max_completion_length
@@ -95,6 +99,7 @@ PROFILES: dict[str, Profile] = {
         distill=DistillConfig(max_steps=150, batch_size=256),
         eval_problems=500,
         eval_k=8,
+        task_variants={"countdown": "countdown4"},
     ),
 }
 
@@ -121,3 +126,11 @@ def check_sizes(teacher: str, student: str) -> tuple[int, int]:
             f"{teacher!r} ({teacher_params:,}); pick a smaller student or a larger teacher"
         )
     return teacher_params, student_params
+
+
+def task_for_profile(profile: Profile, task: str | Task | None = None) -> Task:
+    """The task `profile` runs when asked for `task`: its harder variant where the profile names one
+    (`--task countdown --profile gpu` runs `countdown4`), else the task itself."""
+    task = get_task(task)
+    variant = profile.task_variants.get(task.name)
+    return get_task(variant) if variant else task

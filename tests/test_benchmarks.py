@@ -81,6 +81,7 @@ def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(tm
     assert lines[-1].startswith("countdown: clean base distilled ") and "mean of 1 seed" in lines[-1]
     saved = json.loads((tmp_path / "rows.json").read_text())
     assert saved["task"] == "countdown" and "accuracy" in saved["rows"]["clean base"]["0"]
+    assert saved["problems"] == 100 and saved["ood_problems"] == {"4 numbers": 8} and saved["steps"] == 2
     # Every model is also judged on the harder variant it never trained on (4 numbers), by the same rule.
     assert any(line.startswith("4 numbers, never trained on (8 problems)") for line in lines)
     assert 0 <= saved["rows"]["clean base, GRPO"]["0"]["out_of_distribution"]["4 numbers"]["forced_think_accuracy"] <= 1

@@ -10,7 +10,7 @@ import pytest
 from labkit.rewards import format_reward
 from labkit.runtime import LabkitError
 from labkit.tasks import DATA_DIR, Countdown, Task, completion, get_task, make_splits, read_records, task_of, write_splits
-from labkit.tasks.countdown import check_plan_steps, evaluate_expression, plans
+from labkit.tasks.countdown import check_plan_steps, evaluate_expression, plans, reachable
 
 TASK = Countdown()
 
@@ -158,3 +158,22 @@ def test_a_task_outside_the_alphabet_fails_early_in_one_line():
         make_splits(Shout())
     with pytest.raises(LabkitError, match="folder"):
         get_task(type("Bad", (Shout,), {"name": "a/b"})())
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_reachable_values_are_exactly_the_values_of_the_plans(count):
+    rng = random.Random(count)
+    for _ in range(40 if count < 4 else 8):
+        numbers = tuple(rng.randint(1, 15) for _ in range(count))
+        assert reachable(numbers) == {plan.value for plan in plans(numbers)}, numbers
+
+
+def test_countdown4_is_the_four_number_game_with_its_own_splits():
+    task = get_task("countdown4")
+    assert task.count == 4 and task.out_of_distribution() == {}
+    records = read_records("test", task)
+    assert len(records) == 1000 and all(len(r["numbers"]) == 4 and r["task"] == "countdown4" for r in records)
+    assert all(task.is_correct(completion(r, scratchpad=True), r) for r in records[:50])
+    assert task.max_completion_length > get_task("countdown").max_completion_length
+    # the 3-number game's out-of-distribution variant is this game
+    assert get_task("countdown").out_of_distribution()["4 numbers"].count == 4

@@ -354,3 +354,19 @@ def test_a_task_with_longer_completions_gets_room_unless_the_profile_set_its_own
     assert longer.grpo.max_completion_length == longer.traces.max_completion_length == longer.distill.max_completion_length == 50
     assert profile_for_task(TINY, Multiply()).max_completion_length == TINY.max_completion_length  # set by hand: kept
     assert profile_for_task(get_profile("default"), ColumnSums()) is get_profile("default")
+
+
+def test_a_profile_can_run_a_harder_variant_of_a_task(tmp_path, capsys):
+    """The gpu profile runs Countdown with 4 numbers; the others run the task as asked."""
+    import dataclasses
+
+    from labkit.profiles import task_for_profile
+
+    assert task_for_profile(get_profile("gpu"), "countdown").name == "countdown4"
+    assert task_for_profile(get_profile("default"), "countdown").name == "countdown"
+    assert task_for_profile(get_profile("gpu"), "sums").name == "sums"
+    harder = dataclasses.replace(TINY, name="tiny", task_variants={"countdown": "countdown4"})
+    results = run_pipeline(harder, tmp_path / "run", task="countdown", until="data")
+    assert "task countdown4" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["task"] == "countdown4" and results["data"]["task"] == "countdown4"

@@ -2,7 +2,7 @@
 
     base.py       the `Task` interface every task implements
     sums.py       column sums, `23+58+91=` (the first task)
-    countdown.py  Countdown, `3 7 5>26:` -> `3*7+5` (many right answers)
+    countdown.py  Countdown, `3 7 5>26:` -> `3*7+5` (many right answers); countdown4, four numbers
     multiply.py   long multiplication, `347*28=` (the scratchpad is needed)
 
 `get_task("sums")` gives a registered task; any `Task` object works wherever a
@@ -26,11 +26,11 @@ from datasets import Dataset
 from ..runtime import LabkitError
 from ..tokenizer import ALPHABET
 from .base import Task, check_task
-from .countdown import Countdown
+from .countdown import Countdown, Countdown4
 from .multiply import Multiply
 from .sums import ColumnSums
 
-TASKS: dict[str, type[Task]] = {"sums": ColumnSums, "countdown": Countdown, "multiply": Multiply}
+TASKS: dict[str, type[Task]] = {"sums": ColumnSums, "countdown": Countdown, "countdown4": Countdown4, "multiply": Multiply}
 DEFAULT_TASK = "sums"
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = ColumnSums.split_sizes  # the sums' sizes, which most tasks share
@@ -42,6 +42,7 @@ __all__ = [
     "TASKS",
     "ColumnSums",
     "Countdown",
+    "Countdown4",
     "Multiply",
     "Task",
     "completion",

@@ -32,8 +32,10 @@ import ast
 import random
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from ..rewards import Verdict, _check_columns, completion_text, extract_answer, scratchpad_steps
@@ -158,20 +160,21 @@ def _join(left: tuple[str, int], op: str, right: tuple[str, int]) -> str:
     return left_text + op + right_text
 
 
-def plans(numbers: tuple[int, ...]) -> list[Plan]:
+def iter_plans(numbers: tuple[int, ...]) -> Iterator[Plan]:
     """Every plan that uses all `numbers`, combining two at a time with whole, positive steps.
 
     Pairs in the order the numbers are given, both orders of a pair, operators
     in the order + - * /; the result goes first, so a plan reads left to right (3*7=21 21+5=26: 3*7+5).
-    Exhaustive: 3 numbers give at most 3 x 2 x 4 x 2 x 4 = 192 plans.
+    Exhaustive: 3 numbers give at most 3 x 2 x 4 x 2 x 4 = 192 plans, 4 numbers some thousands, so
+    this yields them one at a time (the first that reaches a target is found without the rest).
     """
     start = [(n, (str(n), 3), ()) for n in numbers]  # value, (text, precedence), steps
 
     def search(items):
         if len(items) == 1:
             value, (text, _), steps = items[0]
-            return [Plan(steps, text, value)]
-        found = []
+            yield Plan(steps, text, value)
+            return
         for i in range(len(items)):
             for j in range(len(items)):
                 if i == j:
@@ -185,10 +188,35 @@ def plans(numbers: tuple[int, ...]) -> list[Plan]:
                         continue
                     joined = (value, (_join(a_text, op, b_text), PRECEDENCE[op]), (*a_steps, *b_steps, f"{a}{op}{b}={value}"))
                     rest = [item for k, item in enumerate(items) if k not in (i, j)]
-                    found += search([joined, *rest])
-        return found
+                    yield from search([joined, *rest])
 
-    return search(start)
+    yield from search(start)
+
+
+def plans(numbers: tuple[int, ...]) -> list[Plan]:
+    """All of `iter_plans`, in its order."""
+    return list(iter_plans(numbers))
+
+
+@lru_cache(maxsize=256)
+def reachable(numbers: tuple[int, ...]) -> frozenset[int]:
+    """The values some plan over all `numbers` reaches: {p.value for p in plans(numbers)}, without
+    writing the plans out. A plan is a binary tree over the numbers, so the values over a set of
+    numbers are those of every split into two groups, combined by one whole, positive step."""
+    if len(numbers) == 1:
+        return frozenset(numbers)
+    values = set()
+    n = len(numbers)
+    for mask in range(1, 2**n - 1):
+        left = tuple(numbers[k] for k in range(n) if mask >> k & 1)
+        right = tuple(numbers[k] for k in range(n) if not mask >> k & 1)
+        for a in reachable(left):
+            for b in reachable(right):
+                for op in SYMBOLS:
+                    value = _apply(a, op, b)
+                    if value is not None:
+                        values.add(value)
+    return frozenset(values)
 
 
 @dataclass(frozen=True)
@@ -217,9 +245,9 @@ class Countdown(Task):
         """Numbers, and the target of a random whole-step plan over them that lands in range."""
         while True:
             numbers = tuple(rng.randint(1, self.max_number) for _ in range(self.count))
-            reachable = sorted({p.value for p in plans(numbers) if 1 <= p.value <= self.max_target})
-            if reachable:
-                return numbers, rng.choice(reachable)
+            targets = sorted(v for v in reachable(numbers) if 1 <= v <= self.max_target)
+            if targets:
+                return numbers, rng.choice(targets)
 
     def problem_key(self, problem: tuple[tuple[int, ...], int]) -> tuple:
         numbers, target = problem
@@ -233,17 +261,22 @@ class Countdown(Task):
         """The plans that reach the target, first found first; distinct answer expressions."""
         numbers, target = problem
         seen, found = set(), []
-        for plan in plans(numbers):
+        for plan in iter_plans(numbers):
             if plan.value == target and plan.expression not in seen:
                 seen.add(plan.expression)
                 found.append(plan)
         return found
 
+    def first_plan(self, problem: tuple[tuple[int, ...], int]) -> Plan:
+        """The solver's first plan to the target (the record's answer and scratchpad)."""
+        numbers, target = problem
+        return next(plan for plan in iter_plans(numbers) if plan.value == target)
+
     def answer(self, problem) -> str:
-        return self.solve(problem)[0].expression
+        return self.first_plan(problem).expression
 
     def scratchpad(self, problem) -> str:
-        return " ".join(self.solve(problem)[0].steps)
+        return " ".join(self.first_plan(problem).steps)
 
     def columns(self, problem) -> dict:
         numbers, target = problem
@@ -278,6 +311,15 @@ class Countdown(Task):
     def check_steps(self, text: str, record: dict | None = None) -> Verdict:
         """Each step `a op b=c` is right, and uses numbers still on the table (given or made, each once)."""
         return check_plan_steps(text, None if record is None else record["numbers"])
+
+
+@dataclass(frozen=True)
+class Countdown4(Countdown):
+    """Countdown with four numbers: the `gpu` profile's Countdown (`Profile.task_variants`), and the
+    variant the 3-number models are tested on out of distribution."""
+
+    count: int = 4
+    name: str = "countdown4"
 
 
 _PROMPT = re.compile(r"(\d{1,2}(?: \d{1,2}){1,3})>(\d{1,4}):", re.ASCII)
