@@ -4,7 +4,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     runtime       seeds, devices, errors, memory
     tokenizer     the offline character tokenizer
     rewards       rule checks (verdict and reason) and rewards with TRL's signature
-    tasks         the Task interface; column sums and Countdown (safe verifier, never evals)
+    tasks         the Task interface; column sums, Countdown (safe verifier, never evals), multiplication
     gsm8k         GSM8K: loading, a safe final-number reader, its rewards and calculator-note check
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
     sampling      batched group generation, per-token log-probs, streaming
@@ -12,6 +12,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     readings      the sentences a notebook prints about its numbers, computed with their noise
     training      the schedule and the supervised loop every method with a loss shares
     pretrain      the warm-up that makes the base models
+    thinking      does thinking pay: scratchpad vs direct warm-ups along one budget
     grpo          group advantages and the clipped policy loss
     grpo_loop     labkit's GRPO training loop (checkpoints, resume, evaluation)
     ppo           a minimal PPO step with a critic, to set beside GRPO
@@ -24,7 +25,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     students      every way the lab makes a student, one recipe each
     hub           the lab on real chat models (GSM8K, TRL, LoRA, vLLM) and their offline stand-ins
     scale         GRPO under `accelerate launch`: one process or many
-    profiles      quick / default / gpu
+    profiles      quick / default / gpu, and the task variant each runs
     stages        the run folder and the stage machinery
     pipeline      the lab's stages, behind `labkit run`
     report        the table `labkit run` ends with

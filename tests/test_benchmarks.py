@@ -6,7 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """One folder of quick-profile runs for this module: gpu.sh makes seed 0, distill_vs_rl reuses it."""
+    return tmp_path_factory.mktemp("quick-runs")
 
 
 def test_teacher_vs_student_benchmark_runs_and_prints_its_ratios(tmp_path):
@@ -30,8 +38,9 @@ def test_teacher_vs_student_benchmark_runs_and_prints_its_ratios(tmp_path):
     assert "int8 / float32 student: bytes" in result.stdout
 
 
-def test_gpu_script_runs_a_profile_end_to_end_and_prints_its_figures(tmp_path):
+def test_gpu_script_runs_a_profile_end_to_end_and_prints_its_figures(quick_runs):
     """`benchmarks/gpu.sh` is the GPU's prepared script; here it runs the quick profile on the CPU."""
+    tmp_path = quick_runs
     env = {**os.environ, "PROFILE": "quick", "OUT_ROOT": str(tmp_path), "PYTHON": sys.executable}
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh")], capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -68,20 +77,21 @@ def test_thinking_budget_benchmark_prints_all_three_curves_and_the_headline_last
     assert lines[-1].startswith("multiply, student-tiny: scratchpad ") and "after 16" in lines[-1]
 
 
-def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(tmp_path):
+def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(quick_runs):
+    # Reuses the quick run gpu.sh made (the teacher and its traces), as it would reuse profile_run's.
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "distill_vs_rl.py"), "--task", "countdown", "--profile", "quick",
-         "--seeds", "0", "--steps", "2", "--ood-problems", "8", "--out-root", str(tmp_path), "--json", str(tmp_path / "rows.json")],
+        [sys.executable, str(ROOT / "benchmarks" / "distill_vs_rl.py"), "--profile", "quick", "--seeds", "0",
+         "--steps", "2", "--ood-problems", "8", "--out-root", str(quick_runs), "--json", str(quick_runs / "rows.json")],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     for arm in ("planted base, GRPO", "clean base, sequence KD", "clean base, GRPO", "clean base, solver traces", "clean base "):
         assert any(line.startswith(arm) for line in lines), arm
-    assert lines[-1].startswith("countdown: clean base distilled ") and "mean of 1 seed" in lines[-1]
-    saved = json.loads((tmp_path / "rows.json").read_text())
-    assert saved["task"] == "countdown" and "accuracy" in saved["rows"]["clean base"]["0"]
-    assert saved["problems"] == 100 and saved["ood_problems"] == {"4 numbers": 8} and saved["steps"] == 2
-    # Every model is also judged on the harder variant it never trained on (4 numbers), by the same rule.
-    assert any(line.startswith("4 numbers, never trained on (8 problems)") for line in lines)
+    assert lines[-1].startswith("sums: clean base distilled ") and "mean of 1 seed" in lines[-1]
+    saved = json.loads((quick_runs / "rows.json").read_text())
+    assert saved["task"] == "sums" and "accuracy" in saved["rows"]["clean base"]["0"]
+    assert saved["problems"] == 100 and saved["ood_problems"] == {"4 numbers": 8, "3-digit numbers": 8} and saved["steps"] == 2
+    # Every model is also judged on the harder variants it never trained on, by the same rule.
+    assert any(line.startswith("3-digit numbers, never trained on (8 problems)") for line in lines)
     assert 0 <= saved["rows"]["clean base, GRPO"]["0"]["out_of_distribution"]["4 numbers"]["forced_think_accuracy"] <= 1
