@@ -38,7 +38,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from ..rewards import Verdict, _check_columns, completion_text, extract_answer, scratchpad_steps
+from ..rewards import Verdict, extract_answer, scratchpad_steps
 from ..runtime import LabkitError
 from .base import Task
 
@@ -111,17 +111,6 @@ def check_expression(text: str, numbers: list[int], target: int) -> Verdict:
 
 def _show(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-
-
-def countdown_correct(text: str, numbers: list[int], target: int) -> bool:
-    """`check_expression` without the reason."""
-    return check_expression(text, numbers, target).ok
-
-
-def countdown_reward(completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any) -> list[float]:
-    """1.0 when the answer expression reaches the target with each number once, else 0.0."""
-    _check_columns(completions, numbers=numbers, target=target)
-    return [1.0 if countdown_correct(completion_text(c), n, t) else 0.0 for c, n, t in zip(completions, numbers, target)]
 
 
 # --- The task -------------------------------------------------------------------------------------
@@ -320,6 +309,12 @@ class Countdown4(Countdown):
 
     count: int = 4
     name: str = "countdown4"
+
+
+def countdown_reward(completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any) -> list[float]:
+    """1.0 when the answer expression reaches the target with each number once, else 0.0: the task's
+    `correctness_reward` as a plain function of its two columns, for a TRL `reward_funcs` list."""
+    return Countdown().correctness_reward(completions, numbers=numbers, target=target)
 
 
 _PROMPT = re.compile(r"(\d{1,2}(?: \d{1,2}){1,3})>(\d{1,4}):", re.ASCII)
