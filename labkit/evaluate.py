@@ -34,7 +34,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from .rewards import is_well_formed
-from .runtime import set_seed
+from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions
 from .tasks import Task, get_task, task_of, uses_scratchpad
 
@@ -141,6 +141,8 @@ def forced_accuracy(
 ) -> float:
     """Greedy accuracy with every completion forced to start with `tag` (`<think>` or `<answer>`):
     the prompt ends with the tag, the model goes on from there, and `tag + continuation` is judged."""
+    if not records:
+        raise LabkitError("forced_accuracy needs at least one record")
     task = task_of(records, task)
     run = generate_completions(
         model,

@@ -21,6 +21,7 @@ a high rate, so it is not the 1x run).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,18 +65,23 @@ def thinking_curve(
     batch_size: int = 64,
     checkpoints: int = 4,
     seed: int = 0,
+    recipe: WarmupConfig | None = None,
     callback: Callable[[dict], None] | None = None,
 ) -> ThinkingCurve:
-    """Warm a fresh `model_name` up on `train` for `steps` steps of `batch_size` (the lab's warm-up
-    recipe, `pretrain.train_warmup`), all with the scratchpad or all direct, and measure it on `test`
-    every `steps // checkpoints` steps.
+    """Warm a fresh `model_name` up on `train` for `steps` steps of `batch_size` (the lab's warm-up,
+    `pretrain.train_warmup`, with the learning rate and schedule of `recipe`, by default
+    `WarmupConfig()`'s), all with the scratchpad or all direct, and measure it on `test` every
+    `steps // checkpoints` steps.
 
     `callback(metrics)` gets the warm-up's metrics (step, loss, ...) every few steps and, at each
     checkpoint, `eval/forced_accuracy` too: a `widgets.TrainingDashboard` draws them live.
     """
     task = get_task(task)
     model, tokenizer = build_model(model_name, seed=seed)
-    config = WarmupConfig(max_steps=steps, batch_size=batch_size, scratchpad_fraction=1.0 if scratchpad else 0.0, seed=seed)
+    fraction = 1.0 if scratchpad else 0.0
+    config = dataclasses.replace(
+        recipe or WarmupConfig(), max_steps=steps, batch_size=batch_size, scratchpad_fraction=fraction, seed=seed
+    )
     tag = "<think>" if scratchpad else "<answer>"
     log_every = max(1, steps // checkpoints // 5)
     every = log_every * max(1, steps // checkpoints // log_every)  # checkpoints fall on logged steps
