@@ -1,7 +1,7 @@
 """R1's distillation-vs-RL comparison (its Table 6), with clean arms, over seeds.
 
     .venv/bin/python benchmarks/distill_vs_rl.py [--task sums] [--profile default] [--seeds 0 1 2]
-                                                 [--out-root runs/bench] [--steps N]
+                                                 [--out-root runs/bench] [--steps N] [--arms LABEL ...]
 
 DeepSeek-R1 found that a small model distilled from a large reasoning model beats the same small model
 trained by RL on its own. In `labkit run` the student base is warmed up with the scratchpad planted (a
@@ -54,6 +54,9 @@ parser.add_argument("--seeds", type=int, nargs="+", default=[0])
 parser.add_argument("--out-root", default="runs/bench")
 parser.add_argument("--steps", type=int, default=None, help="the arms' budget in steps (default: the profile's distill steps)")
 parser.add_argument("--json", default=None, help="write every seed's rows here")
+parser.add_argument(
+    "--arms", nargs="+", default=None, help="run only these arms, by label (default: all), e.g. 'clean base, GRPO'"
+)
 parser.add_argument("--ood-problems", type=int, default=200, help="problems per harder variant (0: skip them)")
 args = parser.parse_args()
 
@@ -72,6 +75,9 @@ ARMS = (
     ("clean", "grpo", "clean base, GRPO"),
     ("clean", "ground_truth", "clean base, solver traces"),
 )
+unknown = set(args.arms or ()) - {label for _, _, label in ARMS}
+if unknown:
+    parser.error(f"unknown arm {sorted(unknown)[0]!r}; choose from: {'; '.join(label for _, _, label in ARMS)}")
 
 
 def evaluate_row(model, tokenizer, seed: int) -> dict:
@@ -123,6 +129,8 @@ for seed in args.seeds:
         task=task,
     )
     for base_name, method, label in ARMS:
+        if args.arms and label not in args.arms:
+            continue
         student = copy.deepcopy(bases[base_name])
         if method == "sequence_kd" and not traces:
             rows.setdefault(label, {})[seed] = {"skipped": "the teacher kept no traces"}
