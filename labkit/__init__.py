@@ -33,6 +33,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     widgets       the notebooks' live dashboards and group explorer
     exercises     checkers for the notebooks' exercises
     demo          the Gradio app
+    serve         where and what the app serves: ports, Jupyter's proxy, a finished run's models
     screenshot    a picture of the app, in headless Chromium
     links         the repository's address, once, and the notebooks' badges made from it
     cli           the `labkit` command

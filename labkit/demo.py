@@ -23,21 +23,28 @@ Safe defaults for a shared server: prompts, max new tokens, temperature, k and
 the Arena's N are capped (by the sliders and again in the handlers), bad input
 becomes a `gr.Error` message, and the queue lines requests up (one Compare and
 one Arena at a time by default), so a burst of users waits instead of failing.
+A failed request first replaces what the last one left on screen (the message
+takes the verdict's place), so a stale verdict never sits under a new problem.
+What a user types is taken as meant where it can be: a typed problem is spaced
+as the task's prompts are (`canonical_prompt`: `23 + 58 + 91` is `23+58+91=`),
+and any whole number is a seed (`torch_seed`).
 `load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
 The words under each answer and in the Reward tab come from `labkit.explain`.
 
-Why one file of about 360 lines: `build_app` is the layout and its handlers, which
-read best together; checking a port, launching and loading a run folder follow it.
+Why one file of about 400 lines: `build_app` is the layout and its handlers, which read
+best together. Checking a port, launching and loading a run folder are `labkit.serve`
+(imported here too, so `from labkit.demo import launch, load_run` keeps working).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
+import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Container, Iterator
 
 # Offline by default: no usage statistics sent from a learner's or instructor's machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -49,9 +56,9 @@ from matplotlib.figure import Figure
 from transformers import PreTrainedTokenizerBase
 
 from .evaluate import model_row
-from .explain import describe_answers, explain_rewards, known_record
-from .models import count_parameters, load_model
-from .runtime import LabkitError, pick_device
+from .explain import ABOUT, describe_answers, explain_rewards, known_record
+from .models import count_parameters
+from .runtime import LabkitError
 from .sampling import AnswerStream
 from .tasks import Task, completion, get_task, read_records, task_of
 
@@ -60,12 +67,68 @@ MAX_SAMPLES = 8  # k of "sample k"
 MAX_ARENA_PROBLEMS = 200
 MAX_COMPLETION_CHARS = 10_000  # Reward tab input
 ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
+SEEDS = 2**64  # torch.Generator.manual_seed takes 0 to 2**64 - 1 and refuses larger seeds
+# The Arena's columns, and how the page shows each (the API gets the numbers themselves).
+ARENA_FORMATS = {
+    "model": "{}",
+    "parameters": "{:,}",
+    "accuracy": "{:.1%}",
+    "format": "{:.1%}",
+    "scratchpad": "{:.1%}",
+    "mean length": "{:.1f}",
+    "tokens/s": "{:,.0f}",
+    "latency ms": "{:,.1f}",
+}
+SCORE_COLUMNS = ["reward", "value", "why"]
+
+
+def read_seed(value: float | None) -> int:
+    """The seed a user typed, as a whole number (empty: 0), or a `gr.Error` saying what to type."""
+    if value is None:
+        return 0
+    if not math.isfinite(value):
+        raise gr.Error("The seed must be a whole number, for example 0")
+    return int(value)
+
+
+def torch_seed(seed: int) -> int:
+    """`seed` reduced into the range torch's generators take, so any whole number a user types works.
+    The reduction is the one torch applies to negative seeds itself: every seed torch took before gives
+    the same samples as before."""
+    return seed % SEEDS
+
+
+def canonical_prompt(text: str, task: str | Task | None = None, known: Container[str] = ()) -> str | None:
+    """`text` written as the task writes its prompts, if some spacing of it is a problem in `known` or one
+    the task can make a record of (`Task.record_of_prompt`): `23 + 58 + 91 =` is `23+58+91=`, and
+    Countdown's `3 7 5 > 26 :` is `3 7 5>26:`. None when no spacing of it is."""
+    task = get_task(task)
+    collapsed = " ".join(text.split())
+    tight = re.sub(r" ?([^\d ]) ?", r"\1", collapsed)  # spaces kept only between numbers (Countdown's)
+    for candidate in dict.fromkeys((collapsed, tight, tight.replace(" ", ""))):
+        if candidate in known:
+            return candidate
+        record = task.record_of_prompt(candidate)
+        if record is not None:
+            return record.get("prompt", candidate)
+    return None
 
 
 def check_prompt(
-    prompt: str | None, tokenizer: PreTrainedTokenizerBase, max_chars: int, task: Task | None = None, example: str = "23+58+91="
+    prompt: str | None,
+    tokenizer: PreTrainedTokenizerBase,
+    max_chars: int,
+    task: Task | None = None,
+    example: str = "23+58+91=",
+    known: Container[str] = (),
 ) -> str:
-    """The prompt as the models see it (stripped, ending as the task's prompts end), or a `gr.Error` saying what is wrong."""
+    """The prompt as the models see it, or a `gr.Error` saying what is wrong.
+
+    As the models see it: stripped, ending as the task's prompts end, and spaced as they are
+    (`canonical_prompt`): a model that never saw `23 + 58 + 91=` answers it with garbage, and its
+    known answer is filed under `23+58+91=`. A problem nobody knows loses its spaces too when
+    none of the task's prompts in `known` has one (the sums').
+    """
     task = get_task(task)
     prompt = (prompt or "").strip()
     if not prompt:
@@ -74,10 +137,20 @@ def check_prompt(
         raise gr.Error(f"The prompt is {len(prompt)} characters long; the limit is {max_chars}. Try a problem like {example}")
     if not prompt.endswith(task.prompt_end):
         prompt += task.prompt_end  # the task's prompts all end with it ('=' for the sums)
+    canonical = canonical_prompt(prompt, task, known)
+    if canonical is not None:
+        prompt = canonical
+    elif known and not any(" " in p for p in known):
+        prompt = "".join(prompt.split())
     unknown = tokenizer.unk_token_id
     if unknown is not None and unknown in tokenizer(prompt, add_special_tokens=False).input_ids:
         raise gr.Error("The prompt has characters the model's tokenizer does not know; use digits, + - * / ( ) = and spaces")
     return prompt
+
+
+def not_answered(error: gr.Error) -> str:
+    """What replaces a verdict when a request fails: the last problem's verdict must not stay on screen."""
+    return f"**not answered:** {error.message}"
 
 
 def _show(texts: list[str]) -> str:
@@ -111,6 +184,12 @@ def arena_figure(table: pd.DataFrame) -> Figure:
         if column == "accuracy":
             axes.set_ylim(0, 1)
     return figure
+
+
+def arena_styled(table: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """The Arena table as the page shows it: thousands separators, shares as percentages, sensible decimals.
+    The data under it are the numbers themselves, so the API (and `arena_figure`) read them unchanged."""
+    return table.style.format(ARENA_FORMATS).hide(axis="index")
 
 
 # --- The app --------------------------------------------------------------------------------------
@@ -169,14 +248,19 @@ def build_app(
     compare_tokenizer("0", add_special_tokens=False)
 
     def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
-        prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars, task, example)
+        try:
+            prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars, task, example, records_by_prompt)
+            settings = dict(
+                k=int(min(max(k or 1, 1), MAX_SAMPLES)),
+                temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),
+                max_new_tokens=int(min(max(max_new_tokens or 1, 1), max_new_tokens_cap)),
+                seed=torch_seed(read_seed(seed)),
+            )
+        except gr.Error as error:
+            # Replace the last problem's answers and verdicts, then let gradio show the message too.
+            yield "", "", not_answered(error), not_answered(error)
+            raise
         prompt_ids = compare_tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
-        settings = dict(
-            k=int(min(max(k or 1, 1), MAX_SAMPLES)),
-            temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),
-            max_new_tokens=int(min(max(max_new_tokens or 1, 1), max_new_tokens_cap)),
-            seed=int(seed or 0),
-        )
         streams = [AnswerStream(model, compare_tokenizer, prompt_ids, **settings) for _, model in models]
         record = known_record(prompt, records_by_prompt, task)
         shown = 0.0
@@ -199,9 +283,13 @@ def build_app(
     def random_problem() -> str:
         return picker.choice(records)["prompt"]
 
-    def arena(problems: float, seed: float | None, progress: gr.Progress = gr.Progress()) -> tuple[pd.DataFrame, Figure]:  # noqa: B008
+    def arena(problems: float, seed: float | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:  # noqa: B008
         n = int(min(max(problems or 1, 1), MAX_ARENA_PROBLEMS, len(records)))
-        chosen = random.Random(int(seed or 0)).sample(records, n)
+        try:
+            chosen = random.Random(read_seed(seed)).sample(records, n)
+        except gr.Error:
+            yield pd.DataFrame(columns=list(ARENA_FORMATS)), None  # no stale table under the message
+            raise
         rows = []
         for index, (name, model) in enumerate(models):
             progress(index / len(models), desc=f"{name}: {n} problems")
@@ -227,27 +315,48 @@ def build_app(
                 }
             )
         progress(1.0, desc="done")
-        table = pd.DataFrame(rows).round(3)
-        return table, arena_figure(table)
+        table = pd.DataFrame(rows, columns=list(ARENA_FORMATS)).round(3)
+        yield arena_styled(table), arena_figure(table)
 
-    def score(text: str, problem: str) -> pd.DataFrame:
-        text, problem = text or "", (problem or "").strip()[:MAX_COMPLETION_CHARS]
-        if len(text) > MAX_COMPLETION_CHARS:
-            raise gr.Error(f"The completion is {len(text):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
-        if not problem:
-            raise gr.Error(f"Give the problem too, for example {example}")
-        record = known_record(problem, records_by_prompt, task)
+    def problem_record(problem: str) -> dict | None:
+        """The Reward tab's problem as a record: typed with or without spaces or the task's last character."""
+        prompt = canonical_prompt(problem, task, records_by_prompt)
+        if prompt is None and not problem.endswith(task.prompt_end):
+            prompt = canonical_prompt(problem + task.prompt_end, task, records_by_prompt)
+        record = None if prompt is None else known_record(prompt, records_by_prompt, task)
         if record is None and task.name == "sums":
             record = {"answer": problem}  # for the sums, a bare reference answer will do
-        if record is None:
-            raise gr.Error(f"{problem[:40]!r} is not a problem this task can judge; try one like {example}")
-        return pd.DataFrame(explain_rewards(text, record, task), columns=["reward", "value", "why"])
+        return record
+
+    def score(text: str, problem: str) -> Iterator[pd.DataFrame]:
+        try:
+            text, problem = text or "", (problem or "").strip()[:MAX_COMPLETION_CHARS]
+            if len(text) > MAX_COMPLETION_CHARS:
+                raise gr.Error(f"The completion is {len(text):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
+            if not problem:
+                raise gr.Error(f"Give the problem too, for example {example}")
+            record = problem_record(problem)
+            if record is None:
+                raise gr.Error(f"{problem[:40]!r} is not a problem this task can judge; try one like {example}")
+        except gr.Error:
+            yield pd.DataFrame(columns=SCORE_COLUMNS)  # no stale table under the message
+            raise
+        yield pd.DataFrame(explain_rewards(text, record, task), columns=SCORE_COLUMNS)
 
     with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
         gr.Markdown(f"# {teacher_name} vs {student_name}\n{task.describe()}, answered by both models at once.")
+        with gr.Accordion("What am I looking at?", open=False):
+            gr.Markdown(ABOUT)
         with gr.Tab("Compare"):
             with gr.Row():
-                prompt = gr.Textbox(label="problem", placeholder=example, max_length=max_prompt_chars, scale=4, elem_id="prompt")
+                # No max_length: the browser would cut a pasted prompt without a word; the handler says what is wrong.
+                prompt = gr.Textbox(
+                    label="problem",
+                    placeholder=example,
+                    info=f"up to {max_prompt_chars} characters; spaces are fine",
+                    scale=4,
+                    elem_id="prompt",
+                )
                 random_button = gr.Button("random test problem", scale=1)
                 run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
             gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
@@ -264,7 +373,8 @@ def build_app(
                     with gr.Column():
                         gr.Markdown(model_card(name, model), elem_id=f"{role}-card")
                         answer_box = gr.Textbox(label=f"{name} answers", lines=3, interactive=False, elem_id=f"{role}-answer")
-                        columns.append((answer_box, gr.Markdown(elem_id=f"{role}-stats")))
+                        # The label is not shown; it names the output for gradio_client and the API page.
+                        columns.append((answer_box, gr.Markdown(label=f"{name} verdict", elem_id=f"{role}-stats")))
             (teacher_text, teacher_stats), (student_text, student_stats) = columns
             gr.on(
                 [run_button.click, prompt.submit],
@@ -281,7 +391,7 @@ def build_app(
                 )
                 arena_seed = gr.Number(value=0, precision=0, label="seed (which problems)")
                 arena_button = gr.Button("run the arena", variant="primary")
-            arena_table = gr.Dataframe(label="greedy, batched, held-out problems", interactive=False)
+            arena_table = gr.Dataframe(label="greedy, batched, held-out problems", headers=list(ARENA_FORMATS), interactive=False)
             arena_plot = gr.Plot(label="accuracy and speed")
             # One Arena at a time: it is a batch job that would slow everyone's Compare down.
             arena_button.click(arena, [problems, arena_seed], [arena_table, arena_plot], api_name="arena", concurrency_limit=1)
@@ -292,137 +402,11 @@ def build_app(
                 label="problem" + (" (or the reference answer)" if task.name == "sums" else ""), value=example
             )
             score_button = gr.Button("score", variant="primary")
-            score_table = gr.Dataframe(label="rule rewards and why", interactive=False, wrap=True)
+            score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
             score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
     app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
     return app
 
 
-def check_port(port: int | None, host: str = "127.0.0.1") -> None:
-    """Nothing if the app can listen on `port` at `host` (None: gradio picks 7860 or the next free one), else a `LabkitError`."""
-    import errno
-    import socket
-
-    if port is None:
-        return
-    fix = "pass --port (port= in Python) with a free port, or leave it out to take 7860 or the next free one"
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise LabkitError(f"port {port!r} is not a whole number between 1 and 65535; {fix}")
-    try:
-        family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror:
-        return  # an unknown host: the server says so when it starts
-    # Bound as the server binds (SO_REUSEADDR), so a port a closed server left in TIME_WAIT still counts as free.
-    with socket.socket(family, kind) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise LabkitError(f"port {port} on {host} is already in use; {fix}") from None
-            if error.errno == errno.EACCES:
-                raise LabkitError(f"port {port} needs administrator rights (ports below 1024 usually do); {fix}") from None
-            raise LabkitError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port") from None
-
-
-def jupyter_proxy_path(port: int) -> str | None:
-    """Where a browser reaches `port` through jupyter-server-proxy on a JupyterHub such as Binder
-    (`{JUPYTERHUB_SERVICE_PREFIX}proxy/PORT`), or None when not on one."""
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-    return f"{prefix.rstrip('/')}/proxy/{port}" if prefix else None
-
-
-def free_port(start: int = 7860) -> int:
-    """The first port from `start` that the app can listen on (gradio's own choice, made before launching)."""
-    for port in range(start, start + 100):
-        try:
-            check_port(port)
-            return port
-        except LabkitError:
-            continue
-    raise LabkitError(f"no free port in {start}-{start + 99}; pass one with --port")
-
-
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False, **kwargs) -> tuple:
-    """Serve the app, locally and without a public link unless asked; returns what `Blocks.launch` does.
-
-    Blocks until interrupted unless `prevent_thread_lock=True` (tests, notebooks). A port out of
-    range or already taken is a `LabkitError` (see `check_port`) before gradio starts. On a JupyterHub
-    (Binder) the app is also told the path it is served under through jupyter-server-proxy
-    (`root_path`, see `jupyter_proxy_path`): without it the page loads but its scripts are asked for at
-    the wrong address and nothing renders (tests/test_browser.py serves it behind a real proxy).
-    """
-    check_port(port, host)
-    if "root_path" not in kwargs and os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):
-        port = port or free_port()
-        kwargs["root_path"] = jupyter_proxy_path(port)
-    kwargs.setdefault("ssr_mode", False)  # server-side rendering needs Node; the plain server is enough
-    return app.launch(server_name=host, server_port=port, share=share, **kwargs)
-
-
-# --- A finished run ---------------------------------------------------------------------------------
-
-# (checkpoint folder, the pipeline stage that finishes it, the name shown), best first.
-TEACHER_CHECKPOINTS = (("teacher_grpo", "grpo_teacher", "teacher after GRPO"), ("teacher_base", "warmup_teacher", "teacher base"))
-STUDENT_CHECKPOINTS = (
-    ("student_sequence_kd", "student_sequence_kd", "student: sequence KD"),
-    ("student_base", "warmup_student", "student base"),
-)
-
-
-def _finished_checkpoint(run_dir: Path, choices: tuple[tuple[str, str, str], ...]) -> tuple[Path, str] | None:
-    """The first checkpoint whose stage finished (its `stages/*.json` is written after the weights)."""
-    for folder, stage, name in choices:
-        path = run_dir / folder
-        if (
-            (run_dir / "stages" / f"{stage}.json").exists()
-            and (path / "config.json").exists()
-            and any(path.glob("*.safetensors"))
-        ):
-            return path, name
-    return None
-
-
-def run_task(run_dir: str | os.PathLike) -> Task:
-    """The task a `labkit run` folder was made on (its config.json; runs made before tasks had names: the sums).
-    A task defined in a notebook cannot be made again from here: build the app there, with `task=`."""
-    import json
-
-    config = Path(run_dir) / "config.json"
-    made = json.loads(config.read_text()) if config.exists() else {}
-    spec = made.get("task_spec") or made.get("task")
-    if spec and spec.startswith("__main__:"):
-        raise LabkitError(
-            f"{run_dir} was made on a task defined in a notebook or script; serve it from there with build_app(task=...)"
-        )
-    return get_task(spec)
-
-
-def load_run(
-    run_dir: str | os.PathLike, *, device: torch.device | str | None = None
-) -> tuple[torch.nn.Module, torch.nn.Module, PreTrainedTokenizerBase, tuple[str, str]]:
-    """(teacher, student, tokenizer, (teacher name, student name)) from a finished `labkit run` folder.
-
-    The teacher is `teacher_grpo/`, else `teacher_base/`; the student
-    `student_sequence_kd/`, else `student_base/`. A folder counts only if its stage
-    finished, so a checkpoint left by an interrupted or outdated stage is skipped.
-    """
-    run_dir = Path(run_dir)
-    hint = "run `labkit run --profile quick` (about a minute) or `labkit run` to make one, or pass --run FOLDER"
-    if not run_dir.is_dir():
-        raise LabkitError(f"{run_dir} is not a run folder; {hint}")
-    teacher_choice = _finished_checkpoint(run_dir, TEACHER_CHECKPOINTS)
-    student_choice = _finished_checkpoint(run_dir, STUDENT_CHECKPOINTS)
-    for role, choice, folders in (
-        ("teacher", teacher_choice, TEACHER_CHECKPOINTS),
-        ("student", student_choice, STUDENT_CHECKPOINTS),
-    ):
-        if choice is None:
-            wanted = " or ".join(f"{folder}/" for folder, _, _ in folders)
-            raise LabkitError(f"{run_dir} has no finished {role} ({wanted}); {hint}")
-    device = device or pick_device()
-    teacher, tokenizer = load_model(teacher_choice[0], device=device)
-    student, student_tokenizer = load_model(student_choice[0], device=device)
-    if student_tokenizer.get_vocab() != tokenizer.get_vocab():
-        raise LabkitError(f"the teacher and student of {run_dir} use different tokenizers; the demo needs one")
-    return teacher, student, tokenizer, (teacher_choice[1], student_choice[1])
+# Where and what the app serves; imported here so that a notebook needs one import line.
+from .serve import check_port, free_port, jupyter_proxy_path, launch, load_run, run_task  # noqa: E402, F401

@@ -1,15 +1,39 @@
 """Rule rewards in words: the verdict under an answer, and why each reward said what it said.
 
 The demo's Compare tab writes `describe_answers` under each column and its Reward
-tab shows `explain_rewards`. Values and reasons both come from `labkit.rewards`'
-`check_*` functions. Model output is untrusted: it is searched and split, never evaluated.
+tab shows `explain_rewards`; `ABOUT` is its short explainer. Values and reasons both
+come from `labkit.rewards`' `check_*` functions. Model output is untrusted: it is
+searched and split, never evaluated.
 """
 
 from __future__ import annotations
 
-from .evaluate import majority_answer
-from .rewards import check_format, format_reward
+from collections import Counter
+
+from .rewards import Verdict, check_format, format_reward, scratchpad_steps
 from .tasks import Task, get_task
+
+# No measured figure here on purpose: the app serves any run, and a number would be wrong for most.
+ABOUT = """\
+**`<think>`.** A model may write its working between `<think>` and `</think>` before its final
+`<answer>...</answer>`, as DeepSeek-R1 does. The working is a scratchpad: only the answer is graded
+right or wrong, but the steps can be checked too.
+
+**The rule rewards** (the Reward tab explains each one for any text you paste):
+
+- *correctness*: is the text in `<answer>` right for this problem, by the task's own rule?
+- *format*: an optional `<think>...</think>`, then exactly one `<answer>...</answer>`, and nothing else.
+- *steps*: does each step of the scratchpad check out (for the sums: does each column add up)?
+  An answer without a scratchpad has no steps to check.
+
+**Why a student a tenth the size can beat its teacher.** The student is trained on the teacher's
+traces, but only on the right ones: rejection sampling draws several answers from the teacher and
+keeps those the rules accept. So the student copies the teacher at its best, not its average,
+while the teacher still makes its usual mistakes when it answers here.
+
+**Sample k** asks each model for k answers at a temperature above 0; the *majority answer* is the
+one with more votes than any other, and there is none when answers tie.
+"""
 
 # --- What the numbers under each answer say ------------------------------------------------------
 
@@ -35,40 +59,72 @@ def verdict(text: str, record: dict | str | None, task: str | Task | None = None
     return "correct" if get_task(task).is_correct(text, record) else "wrong"
 
 
+def has_steps(text: str) -> bool:
+    """Does `text` start with a scratchpad, even a broken one? Without one a process check passes
+    vacuously (`rewards.scratchpad_steps`), and showing that pass as "steps 1" would say the steps were checked."""
+    steps = scratchpad_steps(text)
+    return not (isinstance(steps, Verdict) and steps.ok)
+
+
+def majority_line(texts: list[str], record: dict | None, task: Task) -> str:
+    """The majority answer of k samples (`Task.answer_key`) and its votes, or why there is none.
+
+    A majority needs more votes than any other answer: eight different answers, or a 2-2
+    tie, have none. (`evaluate.majority_answer` breaks ties by the first seen, which suits
+    maj@k accuracy, not a line that calls the answer a majority.)
+    """
+    k = len(texts)
+    votes = Counter(key for key in map(task.answer_key, texts) if key is not None).most_common()
+    if not votes:
+        return f"no majority: none of the {k} has an answer to agree on"
+    top = votes[0][1]
+    tied = [answer for answer, count in votes if count == top]
+    if len(tied) > 1:
+        which = f"{len(tied)} different answers" if len(tied) > 3 else ", ".join(tied[:-1]) + f" and {tied[-1]}"
+        return f"no majority: {which} have {top} of {k} votes each"
+    majority = tied[0]
+    right = record is not None and task.is_correct(f"<answer>{majority}</answer>", record)
+    judged = "" if record is None else (" (right)" if right else " (wrong)")
+    return f"majority answer {majority}{judged} with {top} of {k} votes (agreement {top / k:.0%})"
+
+
+def steps_value(texts: list[str], record: dict | None, task: Task) -> str:
+    """The steps reward of the answers that show steps; a dash and why when none can be checked."""
+    if type(task).check_steps is Task.check_steps:
+        return f"– ({task.name} has no process check)"
+    shown = [text for text in texts if has_steps(text)]
+    if not shown:
+        return "– (no steps to check)"
+    value = sum(task.check_steps(text, record).ok for text in shown) / len(shown)
+    return f"{value:.2g}" + ("" if len(shown) == len(texts) else f" ({len(shown)} of {len(texts)} show steps)")
+
+
 def describe_answers(
     texts: list[str], tokens: int, seconds: float, record: dict | str | None, task: str | Task | None = None
 ) -> str:
     """The Markdown under a column: verdict, rule rewards, tokens, latency, tokens/s.
 
     One answer: `verdict: correct | wrong | unknown`. k answers: how many are
-    right, the majority answer (`Task.answer_key`) and the agreement (share of
-    the k answers equal to it).
+    right, and the majority answer with its votes, if one answer has more votes
+    than any other (`majority_line`). The steps reward counts only answers that
+    show steps (`steps_value`).
     """
     task, record, k = get_task(task), _as_record(record), len(texts)
     correct = None if record is None else [task.is_correct(t, record) for t in texts]
     form = format_reward(texts)
-    steps = [task.check_steps(t, record).ok for t in texts]
     if k == 1:
         note = "no known answer" if record is None else f"reference {record['answer']}"
         lines = [f"**verdict: {verdict(texts[0], record, task)}** ({note})"]
     else:
         tally = "unknown (no known answer)" if correct is None else f"{int(sum(correct))} of {k} correct"
-        lines = [f"**verdict: {tally}**"]
-        majority = majority_answer(texts, task)
-        if majority is None:
-            lines.append(f"no answer to agree on among the {k}, agreement 0/{k} = 0%")
-        else:
-            agreeing = sum(task.answer_key(t) == majority for t in texts)
-            right = record is not None and task.is_correct(f"<answer>{majority}</answer>", record)
-            judged = "" if record is None else (" (right)" if right else " (wrong)")
-            lines.append(f"majority answer {majority}{judged}, agreement {agreeing}/{k} = {agreeing / k:.0%}")
-    mean = "" if k == 1 else f" (mean of {k})"
+        lines = [f"**verdict: {tally}**", majority_line(texts, record, task)]
     rewards = [
-        ("correctness", None if correct is None else sum(correct) / k),
-        ("format", sum(form) / k),
-        ("steps", sum(steps) / k),
+        ("correctness", "–" if correct is None else f"{sum(correct) / k:.2g}"),
+        ("format", f"{sum(form) / k:.2g}"),
+        ("steps", steps_value(texts, record, task)),
     ]
-    lines.append(" · ".join(f"{name} {'–' if value is None else f'{value:.2g}'}" for name, value in rewards) + mean)
+    mean = "" if k == 1 else f"mean of {k}: "
+    lines.append(mean + " · ".join(f"{name} {value}" for name, value in rewards))
     speed = tokens / seconds if seconds > 0 else 0.0
     lines.append(f"{tokens} tokens · {1000 * seconds:.0f} ms · {speed:.0f} tokens/s")
     return "  \n".join(lines)

@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import cli
-from labkit.demo import build_app, check_prompt, launch, load_run
+from labkit.demo import build_app, canonical_prompt, check_prompt, launch, load_run
 from labkit.evaluate import evaluate
-from labkit.explain import describe_answers, explain_rewards, verdict
+from labkit.explain import ABOUT, describe_answers, explain_rewards, verdict
 from labkit.models import build_model, save_model
 from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
 from labkit.runtime import LabkitError
@@ -46,6 +46,28 @@ def _free_port() -> int:
 def _serve(app: gr.Blocks) -> Client:
     launch(app, port=_free_port(), prevent_thread_lock=True, quiet=True)
     return Client(app.local_url, verbose=False)
+
+
+def _handler(app: gr.Blocks, api_name: str):
+    """The function behind an endpoint, to call directly: no server, no client."""
+    return next(fn.fn for fn in app.fns.values() if fn.api_name == api_name)
+
+
+def _updates(handler, *args) -> tuple[list, Exception | None]:
+    """What a generator handler yields, and the error it ends with (None if it finishes)."""
+    updates = []
+    try:
+        for update in handler(*args):
+            updates.append(update)
+    except Exception as error:  # noqa: BLE001 - the caller checks which
+        return updates, error
+    return updates, None
+
+
+def _component(app: gr.Blocks, **props) -> dict:
+    """The props of the one component whose props include `props`."""
+    (found,) = [c["props"] for c in app.config["components"] if props.items() <= c["props"].items()]
+    return found
 
 
 def _verdict(stats: str) -> str:
@@ -112,7 +134,7 @@ def test_sample_k_shows_k_answers_and_their_agreement_reproducibly(served):
     for text, stats in zip(first[:2], first[2:]):
         assert [line.split(". ")[0] for line in text.splitlines()] == ["1", "2", "3", "4"]
         assert re.search(r"verdict: \d of 4 correct", stats)
-        assert re.search(r"agreement \d/4 = \d+%", stats)
+        assert re.search(r"majority answer \S+ with \d of 4 votes \(agreement \d+%\)|no majority: ", stats)
 
 
 def test_the_sliders_refuse_values_beyond_their_caps(served):
@@ -199,7 +221,8 @@ def test_verdicts_of_a_model_that_always_answers_172():
     tokens = len(scripted.ids)  # the script and EOS: generation stops at EOS
     assert f"{tokens} tokens" in right[2]
     assert "correctness 1 · format 1 · steps 1" in right[2]
-    assert "verdict: 3 of 3 correct" in sampled[2] and "majority answer 172 (right), agreement 3/3 = 100%" in sampled[2]
+    assert "verdict: 3 of 3 correct" in sampled[2]
+    assert "majority answer 172 (right) with 3 of 3 votes (agreement 100%)" in sampled[2]
 
 
 def test_the_demo_judges_the_task_it_is_given():
@@ -258,6 +281,168 @@ def test_seeded_sampling_ignores_the_global_seed_and_other_threads():
     with ThreadPoolExecutor(max_workers=8) as pool:
         together = list(pool.map(sample, range(8)))
     assert all(texts == alone for texts in together)
+
+
+# --- What an instructor saw in front of a room: the handlers called directly ----------------------------
+
+
+@pytest.fixture(scope="module")
+def scripted_app():
+    """An app (not served) whose two models always answer RIGHT, the answer to 23+58+91=."""
+    _, tokenizer = build_model("student-tiny")
+    scripted = ScriptedLM(tokenizer, RIGHT)
+    records = [{"prompt": "23+58+91=", "answer": "172"}, {"prompt": "11+11+11=", "answer": "33"}]
+    app = build_app(scripted, scripted, tokenizer, records=records, teacher_name="xs", student_name="tiny")
+    yield app
+    app.close(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_app():
+    """An app (not served) over a fresh student-tiny, which samples differently for different seeds."""
+    model, tokenizer = build_model("student-tiny")
+    app = build_app(model, model, tokenizer, records=read_records("test")[:40])
+    yield app
+    app.close(verbose=False)
+
+
+def test_any_whole_number_is_a_seed(tiny_app):
+    compare = _handler(tiny_app, "compare")
+    huge = 99999999999999999999  # past torch's manual_seed, which takes 0 to 2**64 - 1
+    sampled, error = _updates(compare, "23+58+91=", 1.0, 8, 2, huge)
+    assert error is None and sampled[-1][0]
+    # Reduced into torch's range, as torch itself reduces a negative seed: the seeds it took keep their samples.
+    assert sampled[-1][:2] == _updates(compare, "23+58+91=", 1.0, 8, 2, huge % 2**64)[0][-1][:2]
+    assert (
+        _updates(compare, "23+58+91=", 1.0, 8, 2, -1)[0][-1][:2]
+        == _updates(compare, "23+58+91=", 1.0, 8, 2, 2**64 - 1)[0][-1][:2]
+    )
+    for handler, args in ((compare, ("23+58+91=", 1.0, 8, 2)), (_handler(tiny_app, "arena"), (2,))):
+        _, error = _updates(handler, *args, float("inf"))
+        assert isinstance(error, gr.Error) and "whole number, for example 0" in error.message
+
+
+def test_a_spaced_problem_is_the_tasks_prompt(scripted_app):
+    from labkit.tasks import Countdown
+
+    _, tokenizer = build_model("student-tiny")
+    known = {"23+58+91=": {}}
+    assert check_prompt("23 + 58 + 91 =", tokenizer, 64, known=known) == "23+58+91="
+    assert check_prompt("12 + 345", tokenizer, 64, known=known) == "12+345="  # not in the records: the task makes it
+    assert check_prompt("12 34 =", tokenizer, 64, known=known) == "1234="  # no sum, but the sums' prompts have no spaces
+    assert canonical_prompt("3 7 5 > 26 :", Countdown()) == "3 7 5>26:"  # Countdown keeps its spaces between numbers
+    assert canonical_prompt("hello", Countdown()) is None
+    updates, error = _updates(_handler(scripted_app, "compare"), "23 + 58 + 91 =", 0.0, 64, 1, 0)
+    assert error is None
+    for stats in updates[-1][2:]:
+        assert _verdict(stats) == "correct" and "reference 172" in stats
+    (table,), _ = _updates(_handler(scripted_app, "score"), RIGHT, " 23 + 58 + 91 ")
+    assert dict(zip(table["reward"], table["value"])) == {"correctness": 1.0, "format": 1.0, "steps": 1.0}
+
+
+def test_an_error_replaces_the_last_verdict(scripted_app):
+    compare = _handler(scripted_app, "compare")
+    updates, error = _updates(compare, "1+" * 40 + "1=", 0.0, 64, 1, 0)
+    assert isinstance(error, gr.Error) and "limit is 64" in error.message
+    # One update before the error: no answers, and the message where the last verdict was.
+    ((teacher_text, student_text, teacher_stats, student_stats),) = updates
+    assert teacher_text == student_text == ""
+    assert teacher_stats == student_stats == f"**not answered:** {error.message}"
+    (table,), error = _updates(_handler(scripted_app, "score"), RIGHT, "")
+    assert isinstance(error, gr.Error) and table.empty and list(table.columns) == ["reward", "value", "why"]
+    ((table, plot),), error = _updates(_handler(scripted_app, "arena"), 2, float("nan"))
+    assert isinstance(error, gr.Error) and table.empty and "accuracy" in table.columns and plot is None
+
+
+def test_empty_tables_show_their_column_headers(scripted_app):
+    arena = _component(scripted_app, label="greedy, batched, held-out problems")
+    assert arena["value"]["headers"][:3] == ["model", "parameters", "accuracy"] and "tokens/s" in arena["value"]["headers"]
+    assert _component(scripted_app, label="rule rewards and why")["value"]["headers"] == ["reward", "value", "why"]
+
+
+@pytest.mark.parametrize(
+    "answers,line",
+    [
+        (list(range(8)), "no majority: 8 different answers have 1 of 8 votes each"),
+        ([17, 17, 18, 18], "no majority: 17 and 18 have 2 of 4 votes each"),
+        ([17, 18, 19, 20], "no majority: 4 different answers have 1 of 4 votes each"),
+        ([17, 18, 19, 19, 18, 17], "no majority: 17, 18 and 19 have 2 of 6 votes each"),
+        ([18, 17, 17, 19], "majority answer 17 (right) with 2 of 4 votes (agreement 50%)"),
+        ([18, 18, 18, 17], "majority answer 18 (wrong) with 3 of 4 votes (agreement 75%)"),
+        ([None, None, 3], "majority answer 3 (wrong) with 1 of 3 votes (agreement 33%)"),
+        ([None, None], "no majority: none of the 2 has an answer to agree on"),
+    ],
+)
+def test_a_majority_needs_more_votes_than_any_other_answer(answers, line):
+    texts = ["I do not know" if a is None else f"<answer>{a}</answer>" for a in answers]
+    stats = describe_answers(texts, 10, 0.1, "17")
+    assert line in stats
+    assert ("majority answer" in stats) == line.startswith("majority answer")
+
+
+def test_a_long_prompt_is_refused_in_the_page_not_cut_short(scripted_app):
+    box = _component(scripted_app, elem_id="prompt")
+    # A browser cuts a pasted prompt at max_length without a word: the handler must see it to say why.
+    assert box.get("max_length") is None and "up to 64 characters" in box["info"]
+    (update,), error = _updates(_handler(scripted_app, "compare"), "1+" * 40 + "1=", 0.0, 64, 1, 0)
+    assert "The prompt is 82 characters long; the limit is 64" in update[2]
+
+
+@pytest.mark.parametrize(
+    "texts,steps",
+    [
+        (["<answer>172</answer>"], "steps – (no steps to check)"),
+        (["<answer>172</answer>"] * 3, "steps – (no steps to check)"),
+        ([RIGHT, "<answer>172</answer>"], "steps 1 (1 of 2 show steps)"),
+        ([WRONG_STEP, "<answer>172</answer>", RIGHT], "steps 0.5 (2 of 3 show steps)"),
+        (["<think>3+8+1=12", "<answer>172</answer>"], "steps 0 (1 of 2 show steps)"),  # a broken scratchpad shows steps
+        ([RIGHT], "steps 1"),
+    ],
+)
+def test_an_answer_without_a_scratchpad_has_no_steps_to_check(texts, steps):
+    stats = describe_answers(texts, 10, 0.1, "172")
+    assert steps in stats
+    assert ("mean of" in stats) == (len(texts) > 1)
+
+
+def test_an_answer_of_a_task_without_a_process_check_has_no_steps_to_check():
+    from labkit.tasks import Task
+
+    class Echo(Task):
+        name = "echo"
+
+    assert "steps – (echo has no process check)" in describe_answers([RIGHT], 10, 0.1, "172", Echo())
+
+
+def test_the_arena_shows_its_numbers_formatted_and_returns_them_as_numbers(tiny_app):
+    ((styled, _),), error = _updates(_handler(tiny_app, "arena"), 2, 0)
+    assert error is None
+    shown = _component(tiny_app, label="greedy, batched, held-out problems")
+    table = next(b for b in tiny_app.blocks.values() if getattr(b, "label", None) == shown["label"]).postprocess(styled)
+    rows = [dict(zip(table.headers, row)) for row in table.data]
+    pages = [dict(zip(table.headers, row)) for row in table.metadata["display_value"]]
+    for row, page in zip(rows, pages):
+        assert isinstance(row["parameters"], int) and page["parameters"] == f"{row['parameters']:,}"  # 3,808
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*", page["tokens/s"]), page["tokens/s"]  # no 5009.451
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d", page["latency ms"]) and re.fullmatch(r"\d+\.\d", page["mean length"])
+        for share in ("accuracy", "format", "scratchpad"):
+            assert page[share] == f"{row[share]:.1%}"
+
+
+def test_every_output_has_a_name_in_the_api(scripted_app):
+    endpoints = scripted_app.get_api_info()["named_endpoints"]
+    assert [r["label"] for r in endpoints["/compare"]["returns"]] == ["xs answers", "tiny answers", "xs verdict", "tiny verdict"]
+    for name, endpoint in endpoints.items():
+        for value in (*endpoint["parameters"], *endpoint["returns"]):
+            assert not value["label"].startswith("value_"), f"{name}: {value['label']}"
+
+
+def test_the_app_explains_think_the_rewards_and_distillation_without_figures(scripted_app):
+    assert _component(scripted_app, value=ABOUT.strip())  # gradio strips a Markdown value
+    for words in ("<think>", "correctness", "format", "steps", "no steps to check", "rejection sampling", "right ones"):
+        assert words in ABOUT
+    # No measured figure (a share, a decimal, a count): the app serves any run, and a figure fits few.
+    assert not re.search(r"\d\s*%|\d\.\d|\d{2,}", ABOUT)
 
 
 # --- Arena -----------------------------------------------------------------------------------------------
