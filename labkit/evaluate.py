@@ -39,14 +39,17 @@ from .sampling import MAX_COMPLETION_LENGTH, generate_completions
 from .tasks import Task, get_task, task_of, uses_scratchpad
 
 
-def majority_answer(texts: list[str], task: str | Task | None = None) -> str | None:
-    """Most common answer among samples, as the task compares them (`Task.answer_key`: for the sums
-    the normalised number); first seen wins a tie; None if none parse."""
+def answer_votes(texts: list[str], task: str | Task | None = None) -> Counter:
+    """How many samples give each answer, as the task compares them (`Task.answer_key`: for the sums
+    the normalised number); answers that do not parse get no vote. Ordered as first seen."""
     task = get_task(task)
-    answers = [key for key in map(task.answer_key, texts) if key is not None]
-    if not answers:
-        return None
-    return Counter(answers).most_common(1)[0][0]
+    return Counter(key for key in map(task.answer_key, texts) if key is not None)
+
+
+def majority_answer(texts: list[str], task: str | Task | None = None) -> str | None:
+    """Most common answer among samples (`answer_votes`); first seen wins a tie; None if none parse."""
+    votes = answer_votes(texts, task)
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def majority_right(texts: list[str], record: dict, task: Task) -> bool:

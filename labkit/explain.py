@@ -8,8 +8,7 @@ searched and split, never evaluated.
 
 from __future__ import annotations
 
-from collections import Counter
-
+from .evaluate import answer_votes
 from .rewards import Verdict, check_format, format_reward, scratchpad_steps
 from .tasks import Task, get_task
 
@@ -70,11 +69,11 @@ def majority_line(texts: list[str], record: dict | None, task: Task) -> str:
     """The majority answer of k samples (`Task.answer_key`) and its votes, or why there is none.
 
     A majority needs more votes than any other answer: eight different answers, or a 2-2
-    tie, have none. (`evaluate.majority_answer` breaks ties by the first seen, which suits
+    tie, have none. (`evaluate.majority_answer` counts the same `answer_votes` but breaks ties by the first seen, which suits
     maj@k accuracy, not a line that calls the answer a majority.)
     """
     k = len(texts)
-    votes = Counter(key for key in map(task.answer_key, texts) if key is not None).most_common()
+    votes = answer_votes(texts, task).most_common()
     if not votes:
         return f"no majority: none of the {k} has an answer to agree on"
     top = votes[0][1]
