@@ -16,13 +16,14 @@ token with the KV cache (`model(ids, cache=cache, use_cache=True)`; older
 transformers call it `past_key_values`), greedy at temperature 0, otherwise
 sampled from softmax(logits / T) with a generator local to the request (no
 global seed is touched, so concurrent users do not disturb each other's
-samples). The two models take turns, one token each, and each model's latency
-counts only its own forward passes.
+samples). Concurrent users' requests are joined into one batched forward pass a
+token per model (`labkit.batching`); the two models take turns, one token each,
+and each model's latency counts only its own forward passes.
 
 Safe defaults for a shared server: prompts, max new tokens, temperature, k and
 the Arena's N are capped (by the sliders and again in the handlers), bad input
-becomes a `gr.Error` message, and the queue lines requests up (one Compare and
-one Arena at a time by default), so a burst of users waits instead of failing.
+becomes a `gr.Error` message, and the queue lines requests up (up to 64 Compare
+requests batched together, one Arena at a time), so a burst of users waits instead of failing.
 A failed request first replaces what the last one left on screen (the message
 takes the verdict's place), so a stale verdict never sits under a new problem.
 What a user types is taken as meant where it can be: a typed problem is spaced
@@ -43,7 +44,6 @@ import math
 import os
 import random
 import re
-import time
 from collections.abc import Container, Iterator
 
 # Offline by default: no usage statistics sent from a learner's or instructor's machine.
@@ -55,11 +55,12 @@ import torch
 from matplotlib.figure import Figure
 from transformers import PreTrainedTokenizerBase
 
+from .batching import DecodeBatcher
 from .evaluate import model_row
 from .explain import ABOUT, describe_answers, explain_rewards, known_record
 from .models import count_parameters
 from .runtime import LabkitError
-from .sampling import AnswerStream
+from .sampling import AnswerGroup
 from .tasks import Task, completion, get_task, read_records, task_of
 
 MAX_TEMPERATURE = 1.5
@@ -206,7 +207,7 @@ def build_app(
     student_name: str = "student",
     max_new_tokens_cap: int = 64,
     max_prompt_chars: int = 64,
-    concurrency_limit: int = 1,
+    batch_users: int = 64,
     stream_interval: float = 0.05,
 ) -> gr.Blocks:
     """The three-tab app over two causal LMs that share `tokenizer`.
@@ -218,11 +219,13 @@ def build_app(
     (`Task.record_of_prompt`), else it has no verdict.
 
     Compare sends the growing answers at most every `stream_interval` seconds (0:
-    after every token). `concurrency_limit` Compare requests run at once and the
-    rest wait in the queue. One is the default because generating a token of a
-    tiny model is mostly Python, which threads do not run in parallel: measured on
-    2 CPU cores, 30 simultaneous requests were answered about twice as fast one
-    at a time as four at a time. Raise it for larger models on a GPU.
+    after every token). Up to `batch_users` Compare requests are answered at once,
+    joined into one batched decode per model (`labkit.batching`); the rest wait in
+    the queue. Joined, not run side by side on threads: a tiny model's token is
+    mostly Python, which threads do not run in parallel (measured on 2 CPU cores,
+    30 simultaneous requests on four threads took twice as long as one at a time),
+    while one batched token for 30 users costs little more than for one.
+    `benchmarks/demo_load.py` measures it.
     """
     records = records if records is not None else read_records("test", task)
     if not records:
@@ -246,6 +249,8 @@ def build_app(
     # settles its state once), and only one Arena runs at a time.
     compare_tokenizer, arena_tokenizer = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
     compare_tokenizer("0", add_special_tokens=False)
+    # Every Compare request joins one batched decode per model, on one worker thread (`labkit.batching`).
+    batcher = DecodeBatcher([model for _, model in models], compare_tokenizer)
 
     def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
         try:
@@ -260,24 +265,24 @@ def build_app(
             # Replace the last problem's answers and verdicts, then let gradio show the message too.
             yield "", "", not_answered(error), not_answered(error)
             raise
-        prompt_ids = compare_tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
-        streams = [AnswerStream(model, compare_tokenizer, prompt_ids, **settings) for _, model in models]
+        prompt_ids = compare_tokenizer(prompt, add_special_tokens=False).input_ids
+        request = batcher.submit(prompt_ids, **settings)
         record = known_record(prompt, records_by_prompt, task)
-        shown = 0.0
-        while not all(stream.done for stream in streams):
-            for stream in streams:  # the two models take turns, one token each
-                if not stream.done:
-                    stream.step()
-            if time.perf_counter() - shown < stream_interval:
-                continue  # a screen shows no faster, and every update costs the server a message
-            shown = time.perf_counter()
-            yield (
-                *(_show(s.texts) for s in streams),
-                *(f"generating... {s.tokens} token{'' if s.tokens == 1 else 's'}" for s in streams),
-            )
+
+        def answers(group: AnswerGroup) -> list[str]:
+            return compare_tokenizer.batch_decode(group.answer_ids, skip_special_tokens=True)
+
+        try:
+            while not request.wait(stream_interval):  # a screen shows no faster, and every update costs a message
+                yield (
+                    *(_show(answers(g)) for g in request.groups),
+                    *(f"generating... {g.tokens} token{'' if g.tokens == 1 else 's'}" for g in request.groups),
+                )
+        finally:
+            request.cancel()  # a user who left stops costing rows at the next token; a finished request loses nothing
         yield (
-            *(_show(s.texts) for s in streams),
-            *(describe_answers(s.texts, s.tokens, s.seconds, record, task) for s in streams),
+            *(_show(answers(g)) for g in request.groups),
+            *(describe_answers(answers(g), g.tokens, g.seconds, record, task) for g in request.groups),
         )
 
     def random_problem() -> str:
@@ -382,6 +387,7 @@ def build_app(
                 inputs=[prompt, temperature, max_new_tokens, k, seed],
                 outputs=[teacher_text, student_text, teacher_stats, student_stats],
                 api_name="compare",
+                concurrency_limit=batch_users,  # they wait on the batcher, which does the work
             )
             random_button.click(random_problem, inputs=None, outputs=prompt, api_name="random_problem")
         with gr.Tab("Arena"):
@@ -404,7 +410,7 @@ def build_app(
             score_button = gr.Button("score", variant="primary")
             score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
             score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
-    app.queue(default_concurrency_limit=concurrency_limit, max_size=256)
+    app.queue(default_concurrency_limit=1, max_size=256)
     return app
 
 
