@@ -8,7 +8,8 @@ Three tabs, each also an API endpoint that `gradio_client` can call:
              model and how often they agree.
     Arena    (api "arena")   N random held-out problems through both models, batched
              and greedy: `evaluate.model_row`'s accuracy, format, length, tokens/s
-             and latency, in a table and a plot.
+             and latency, in a table and a plot, and a list of the problems either
+             model got wrong, with what each said.
     Reward   (api "score")   any completion and a problem: each rule reward and why.
 
 Generation in Compare is written out by hand so it can stream: one forward pass a
@@ -67,6 +68,7 @@ MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
 MAX_ARENA_PROBLEMS = 200
 MAX_COMPLETION_CHARS = 10_000  # Reward tab input
+MAX_SHOWN_ANSWER = 80  # characters of an answer in the Arena's list of wrong ones
 ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
 SEEDS = 2**64  # torch.Generator.manual_seed takes 0 to 2**64 - 1 and refuses larger seeds
 # The Arena's columns, and how the page shows each (the API gets the numbers themselves).
@@ -81,6 +83,7 @@ ARENA_FORMATS = {
     "latency ms": "{:,.1f}",
 }
 SCORE_COLUMNS = ["reward", "value", "why"]
+WRONG_LABEL = "problems a model got wrong (greedy)"
 
 
 def read_seed(value: float | None) -> int:
@@ -293,9 +296,9 @@ def build_app(
         try:
             chosen = random.Random(read_seed(seed)).sample(records, n)
         except gr.Error:
-            yield pd.DataFrame(columns=list(ARENA_FORMATS)), None  # no stale table under the message
+            yield pd.DataFrame(columns=list(ARENA_FORMATS)), None, pd.DataFrame(columns=wrong_columns)  # nothing stale
             raise
-        rows = []
+        rows, answers = [], []
         for index, (name, model) in enumerate(models):
             progress(index / len(models), desc=f"{name}: {n} problems")
             # The same measurement as `labkit run`'s table and notebooks 04-05.
@@ -306,7 +309,9 @@ def build_app(
                 max_new_tokens=max_new_tokens_cap,
                 latency_problems=ARENA_LATENCY_PROBLEMS,
                 task=task,
+                keep_answers=True,
             )
+            answers.append(row["greedy_answers"])
             rows.append(
                 {
                     "model": name,
@@ -321,7 +326,19 @@ def build_app(
             )
         progress(1.0, desc="done")
         table = pd.DataFrame(rows, columns=list(ARENA_FORMATS)).round(3)
-        yield arena_styled(table), arena_figure(table)
+        yield arena_styled(table), arena_figure(table), wrong_table(chosen, answers)
+
+    wrong_columns = ["problem", "reference", *(f"{name} said" for name, _ in models), "wrong"]
+
+    def wrong_table(chosen: list[dict], answers: list[list[str]]) -> pd.DataFrame:
+        """One row for each problem that at least one model got wrong: what each said, and who was wrong."""
+        rows = []
+        for i, record in enumerate(chosen):
+            wrong = [name for (name, _), said in zip(models, answers) if not task.is_correct(said[i], record)]
+            if wrong:
+                said = [a[i][:MAX_SHOWN_ANSWER] for a in answers]
+                rows.append([record["prompt"], str(record["answer"]), *said, "both" if len(wrong) == len(models) else wrong[0]])
+        return pd.DataFrame(rows, columns=wrong_columns)
 
     def problem_record(problem: str) -> dict | None:
         """The Reward tab's problem as a record: typed with or without spaces or the task's last character."""
@@ -399,8 +416,11 @@ def build_app(
                 arena_button = gr.Button("run the arena", variant="primary")
             arena_table = gr.Dataframe(label="greedy, batched, held-out problems", headers=list(ARENA_FORMATS), interactive=False)
             arena_plot = gr.Plot(label="accuracy and speed")
+            wrong = gr.Dataframe(label=WRONG_LABEL, headers=wrong_columns, interactive=False, wrap=True)
             # One Arena at a time: it is a batch job that would slow everyone's Compare down.
-            arena_button.click(arena, [problems, arena_seed], [arena_table, arena_plot], api_name="arena", concurrency_limit=1)
+            arena_button.click(
+                arena, [problems, arena_seed], [arena_table, arena_plot, wrong], api_name="arena", concurrency_limit=1
+            )
         with gr.Tab("Reward"):
             worked = completion(records[0], scratchpad=bool(records[0].get("scratchpad")))
             completion_box = gr.Textbox(label="completion", value=worked, lines=3)

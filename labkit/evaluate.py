@@ -71,8 +71,10 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 512,
     task: str | Task | None = None,
+    keep_answers: bool = False,
 ) -> dict:
-    """Metrics of `model` on `records` (a task's records; `task` defaults to the one they name)."""
+    """Metrics of `model` on `records` (a task's records; `task` defaults to the one they name).
+    With `keep_answers`, `greedy_answers` holds the greedy completion of each record, in order."""
     task = task_of(records, task)
     set_seed(seed)
     prompts = [r["prompt"] for r in records]
@@ -96,6 +98,8 @@ def evaluate(
         "mean_length": greedy.lengths.float().mean().item(),
         "tokens_per_s": greedy.lengths.sum().item() / greedy_seconds,
     }
+    if keep_answers:
+        metrics["greedy_answers"] = greedy.texts
 
     if k > 0:
         sampled = generate_completions(
@@ -200,18 +204,30 @@ def model_row(
     seed: int = 0,
     latency_problems: int = 20,
     task: str | Task | None = None,
+    keep_answers: bool = False,
 ) -> dict:
     """Everything one row of a comparison table says about a model, measured the same way everywhere
     (`labkit run`'s table, notebooks 04-05, the benchmarks, the demo's Arena):
 
     `evaluate` (accuracy, length, scratchpad use, tokens/s, and with k > 0 the
     sampled metrics), `answer_latency` (batch 1), `parameters` (`count_parameters`),
-    `bytes` (the state dict as saved, int8 copies included) and `eval_seconds`.
+    `bytes` (the state dict as saved, int8 copies included) and `eval_seconds`; with `keep_answers`,
+    `greedy_answers` too.
     """
     from .models import count_parameters, state_dict_bytes
 
     start = time.perf_counter()
-    row = evaluate(model, tokenizer, records, k=k, forced=forced, max_new_tokens=max_new_tokens, seed=seed, task=task)
+    row = evaluate(
+        model,
+        tokenizer,
+        records,
+        k=k,
+        forced=forced,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        task=task,
+        keep_answers=keep_answers,
+    )
     row.update(answer_latency(model, tokenizer, records, problems=latency_problems, max_new_tokens=max_new_tokens))
     row["parameters"] = count_parameters(model)
     row["bytes"] = state_dict_bytes(model)

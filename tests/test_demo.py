@@ -351,14 +351,19 @@ def test_an_error_replaces_the_last_verdict(scripted_app):
     assert teacher_stats == student_stats == f"**not answered:** {error.message}"
     (table,), error = _updates(_handler(scripted_app, "score"), RIGHT, "")
     assert isinstance(error, gr.Error) and table.empty and list(table.columns) == ["reward", "value", "why"]
-    ((table, plot),), error = _updates(_handler(scripted_app, "arena"), 2, float("nan"))
+    ((table, plot, wrong),), error = _updates(_handler(scripted_app, "arena"), 2, float("nan"))
     assert isinstance(error, gr.Error) and table.empty and "accuracy" in table.columns and plot is None
+    assert wrong.empty and "reference" in wrong.columns
 
 
 def test_empty_tables_show_their_column_headers(scripted_app):
     arena = _component(scripted_app, label="greedy, batched, held-out problems")
     assert arena["value"]["headers"][:3] == ["model", "parameters", "accuracy"] and "tokens/s" in arena["value"]["headers"]
     assert _component(scripted_app, label="rule rewards and why")["value"]["headers"] == ["reward", "value", "why"]
+    assert _component(scripted_app, label="problems a model got wrong (greedy)")["value"]["headers"][:2] == [
+        "problem",
+        "reference",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -416,7 +421,7 @@ def test_an_answer_of_a_task_without_a_process_check_has_no_steps_to_check():
 
 
 def test_the_arena_shows_its_numbers_formatted_and_returns_them_as_numbers(tiny_app):
-    ((styled, _),), error = _updates(_handler(tiny_app, "arena"), 2, 0)
+    ((styled, _, _),), error = _updates(_handler(tiny_app, "arena"), 2, 0)
     assert error is None
     shown = _component(tiny_app, label="greedy, batched, held-out problems")
     table = next(b for b in tiny_app.blocks.values() if getattr(b, "label", None) == shown["label"]).postprocess(styled)
@@ -450,7 +455,7 @@ def test_the_app_explains_think_the_rewards_and_distillation_without_figures(scr
 
 
 def test_arena_reports_both_models_as_evaluate_would(served):
-    table, plot = served.client.predict(6, 3, api_name="/arena")
+    table, plot, wrong = served.client.predict(6, 3, api_name="/arena")
     assert table["headers"][:3] == ["model", "parameters", "accuracy"] and "tokens/s" in table["headers"]
     rows = [dict(zip(table["headers"], row)) for row in table["data"]]
     assert [row["model"] for row in rows] == ["xs", "tiny"]
@@ -461,6 +466,17 @@ def test_arena_reports_both_models_as_evaluate_would(served):
         assert row["mean length"] == pytest.approx(expected["mean_length"], abs=1e-3)
         assert 0 <= row["format"] <= 1 and row["tokens/s"] > 0
     assert plot is not None
+    # The list of wrong answers: every problem one of them got wrong, with what each said, and nothing else.
+    said = [generate_completions(m, served.tokenizer, [r["prompt"] for r in chosen], temperature=0.0, max_new_tokens=64).texts
+            for m in (served.teacher, served.student)]  # fmt: skip
+    expected = []
+    for i, record in enumerate(chosen):
+        right = [is_correct(s[i], record["answer"]) for s in said]
+        if not all(right):
+            who = "both" if not any(right) else ("xs" if not right[0] else "tiny")
+            expected.append([record["prompt"], record["answer"], said[0][i][:80], said[1][i][:80], who])
+    assert wrong["headers"] == ["problem", "reference", "xs said", "tiny said", "wrong"]
+    assert wrong["data"] == expected
 
 
 # --- Reward ---------------------------------------------------------------------------------------------
