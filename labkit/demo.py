@@ -84,6 +84,8 @@ ARENA_FORMATS = {
 }
 SCORE_COLUMNS = ["reward", "value", "why"]
 WRONG_LABEL = "problems a model got wrong (greedy)"
+# Tighter than gradio's spacing, so a projector's screen holds the problem, both answers and both verdicts.
+PROJECTOR_CSS = ".gradio-container {padding-top: 4px !important} #teacher-stats p, #student-stats p {margin: 0}"
 
 
 def read_seed(value: float | None) -> int:
@@ -172,7 +174,7 @@ def model_card(name: str, model: torch.nn.Module) -> str:
     shape = ""
     if config is not None and hasattr(config, "hidden_size") and hasattr(config, "num_hidden_layers"):
         shape = f" · {config.hidden_size} wide × {config.num_hidden_layers} layers"
-    return f"### {name}\n{parameters:,} parameters · {size / 1e6:.2f} MB ({dtype}){shape}"
+    return f"**{name}** · {parameters:,} parameters · {size / 1e6:.2f} MB ({dtype}){shape}"
 
 
 # --- Arena ----------------------------------------------------------------------------------------
@@ -365,38 +367,41 @@ def build_app(
             raise
         yield pd.DataFrame(explain_rewards(text, record, task), columns=SCORE_COLUMNS)
 
-    with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
-        gr.Markdown(f"# {teacher_name} vs {student_name}\n{task.describe()}, answered by both models at once.")
-        with gr.Accordion("What am I looking at?", open=False):
-            gr.Markdown(ABOUT)
+    # Laid out for a projector: at 1280x720 and 150% zoom (853x480 CSS pixels) the problem, both answers and
+    # both verdicts fit on one screen (tests/test_browser.py). So the title is one line, the explainer is a
+    # tab, and the examples and sampling settings come after the answers.
+    with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False, css=PROJECTOR_CSS) as app:
+        gr.Markdown(f"**{teacher_name} vs {student_name}**: {task.describe()}, answered by both models at once.")
         with gr.Tab("Compare"):
-            with gr.Row():
+            with gr.Row(equal_height=True):
                 # No max_length: the browser would cut a pasted prompt without a word; the handler says what is wrong.
                 prompt = gr.Textbox(
-                    label="problem",
+                    label=f"problem (up to {max_prompt_chars} characters; spaces are fine)",
                     placeholder=example,
-                    info=f"up to {max_prompt_chars} characters; spaces are fine",
                     scale=4,
                     elem_id="prompt",
                 )
-                random_button = gr.Button("random test problem", scale=1)
                 run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
-            gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
-            with gr.Row():
-                temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
-                max_new_tokens = gr.Slider(
-                    1, max_new_tokens_cap, value=min(48, max_new_tokens_cap), step=1, label="max new tokens"
-                )
-                k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
-                seed = gr.Number(value=0, precision=0, label="seed (sampling)")
+                random_button = gr.Button("random problem", scale=1)
             columns = []
             with gr.Row(equal_height=False):  # the two models side by side
                 for role, (name, model) in zip(("teacher", "student"), models):
                     with gr.Column():
                         gr.Markdown(model_card(name, model), elem_id=f"{role}-card")
-                        answer_box = gr.Textbox(label=f"{name} answers", lines=3, interactive=False, elem_id=f"{role}-answer")
+                        answer_box = gr.Textbox(
+                            label=f"{name} answers", show_label=False, lines=2, interactive=False, elem_id=f"{role}-answer"
+                        )  # the card above names it
                         # The label is not shown; it names the output for gradio_client and the API page.
                         columns.append((answer_box, gr.Markdown(label=f"{name} verdict", elem_id=f"{role}-stats")))
+            gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
+            with gr.Accordion("sampling: temperature, sample k, seed, max new tokens", open=False):
+                with gr.Row():
+                    temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
+                    max_new_tokens = gr.Slider(
+                        1, max_new_tokens_cap, value=min(48, max_new_tokens_cap), step=1, label="max new tokens"
+                    )
+                    k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
+                    seed = gr.Number(value=0, precision=0, label="seed (sampling)")
             (teacher_text, teacher_stats), (student_text, student_stats) = columns
             gr.on(
                 [run_button.click, prompt.submit],
@@ -430,6 +435,8 @@ def build_app(
             score_button = gr.Button("score", variant="primary")
             score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
             score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
+        with gr.Tab("What am I looking at?"):
+            gr.Markdown(ABOUT)
     app.queue(default_concurrency_limit=1, max_size=256)
     return app
 

@@ -47,6 +47,31 @@ def test_both_columns_render_and_an_answer_appears_after_a_click(tmp_path):
     assert (tmp_path / "demo.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_on_a_projector_the_problem_both_answers_and_both_verdicts_fit_one_screen(tmp_path):
+    """1280x720 at 150% zoom is 853x480 CSS pixels: the answers and verdicts must be there without scrolling."""
+    teacher, tokenizer = build_model("student-xs", seed=0)
+    student, _ = build_model("student-tiny", seed=0)
+    records = read_records("test")[:20]
+    app = build_app(teacher, student, tokenizer, records=records, teacher_name="teacher (GRPO)", student_name="student (seq KD)")
+    launch(app, port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with headless_chromium() as driver:
+            zoomed = {"width": 853, "height": 480, "deviceScaleFactor": 1.5, "mobile": False}
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", zoomed)
+            page = answer_in_browser(driver, app.local_url, records[0]["prompt"])
+            screen = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+            bottoms = {
+                element: driver.execute_script(f"return document.getElementById('{element}').getBoundingClientRect().bottom")
+                for element in ("prompt", "teacher-answer", "student-answer", "teacher-stats", "student-stats")
+            }
+            driver.save_screenshot(str(tmp_path / "projector.png"))
+    finally:
+        app.close(verbose=False)
+    assert screen == [853, 480]
+    assert "verdict" in page["teacher_stats"] and "verdict" in page["student_stats"]
+    assert all(0 < bottom <= screen[1] for bottom in bottoms.values()), bottoms
+
+
 def test_the_demo_works_behind_jupyter_server_proxy_as_on_binder(tmp_path, monkeypatch):
     """A real Jupyter server with jupyter-server-proxy; the demo at /proxy/PORT/, as Binder serves it.
 

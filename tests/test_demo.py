@@ -389,7 +389,7 @@ def test_a_majority_needs_more_votes_than_any_other_answer(answers, line):
 def test_a_long_prompt_is_refused_in_the_page_not_cut_short(scripted_app):
     box = _component(scripted_app, elem_id="prompt")
     # A browser cuts a pasted prompt at max_length without a word: the handler must see it to say why.
-    assert box.get("max_length") is None and "up to 64 characters" in box["info"]
+    assert box.get("max_length") is None and "up to 64 characters" in box["label"]
     (update,), error = _updates(_handler(scripted_app, "compare"), "1+" * 40 + "1=", 0.0, 64, 1, 0)
     assert "The prompt is 82 characters long; the limit is 64" in update[2]
 
