@@ -1,0 +1,93 @@
+"""The lab's own decode loop says exactly what `model.generate` says, token for token and draw for draw."""
+
+import pytest
+import torch
+
+from labkit import llama_decode
+from labkit.models import build_model, llama_config, new_model
+from labkit.sampling import generate_completions
+from labkit.tasks import read_records
+
+PROMPTS = [r["prompt"] for r in read_records("train")[:40]] + ["1+2=", "12+34+56+78=", "9="]
+
+
+def _generate(model, tokenizer, batch, temperature: float, max_new_tokens: int) -> torch.Tensor:
+    sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
+    out = model.generate(
+        **batch,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sampling,
+    )
+    return out[:, batch["input_ids"].shape[1] :]
+
+
+def _decode(model, tokenizer, batch, temperature: float, max_new_tokens: int) -> torch.Tensor:
+    return llama_decode.decode(
+        model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _models():
+    teacher, tokenizer = build_model("teacher", seed=3)
+    student, _ = build_model("student", seed=4)
+    # Grouped-query attention (2 key heads for 4 query heads), as in many hub Llamas.
+    sizes = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96)
+    grouped = new_model(llama_config(tokenizer, sizes), tokenizer, seed=5)
+    return {"teacher": teacher, "student": student, "grouped": grouped}, tokenizer
+
+
+MODELS, TOKENIZER = _models()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("temperature", [0.0, 1.0, 0.7])
+def test_the_same_tokens_as_generate_and_the_same_draws_after(name, temperature):
+    """Fresh random weights (flat distributions, the hardest case for exactness), prompts of many lengths."""
+    model = MODELS[name].eval()
+    batch = TOKENIZER(PROMPTS, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert llama_decode.supports(model)
+    torch.manual_seed(11)
+    expected = _generate(model, TOKENIZER, batch, temperature, 40)
+    after_generate = torch.rand(4)
+    torch.manual_seed(11)
+    got = _decode(model, TOKENIZER, batch, temperature, 40)
+    assert torch.equal(got, expected)
+    assert torch.equal(torch.rand(4), after_generate)  # the global generator was used exactly as generate uses it
+
+
+def test_rows_stop_at_eos_then_pad_and_the_loop_stops_when_all_have(monkeypatch):
+    """A forward pass that says 7 until EOS: row 0 at its 2nd token, row 1 at its 4th."""
+    eos, pad, calls = TOKENIZER.eos_token_id, TOKENIZER.pad_token_id, []
+
+    def scripted(w, ids, *args):
+        calls.append(ids.shape)
+        logits = torch.zeros(2, len(TOKENIZER))
+        step = len(calls)
+        for row, stop in ((0, 2), (1, 4)):
+            logits[row, eos if step == stop else 7] = 1.0
+        return logits
+
+    monkeypatch.setattr(llama_decode, "_forward", scripted)
+    batch = TOKENIZER(["1+2=", "11+22+33="], return_tensors="pt", padding=True, add_special_tokens=False)
+    got = _decode(MODELS["student"], TOKENIZER, batch, 0.0, 40)
+    assert got.tolist() == [[7, eos, pad, pad], [7, 7, 7, eos]]
+    assert len(calls) == 4 and calls[0] == batch["input_ids"].shape and calls[1] == (2, 1)
+
+
+def test_generate_completions_uses_it_for_the_labs_models_and_generate_for_the_rest():
+    model = MODELS["teacher"]
+    assert llama_decode.supports(model)
+    assert not llama_decode.supports(model.to(torch.bfloat16)) and llama_decode.supports(model.float())
+    assert not llama_decode.supports(torch.nn.Linear(2, 2))
+    # In bfloat16 the fallback (`generate`) runs, and the result has the same layout.
+    half = build_model("student-tiny")[0].to(torch.bfloat16)
+    out = generate_completions(half, TOKENIZER, ["1+2="], num_generations=2, temperature=1.0, max_new_tokens=5)
+    assert out.completion_ids.shape[0] == 2 and out.completion_ids.shape[1] <= 5
