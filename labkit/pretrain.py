@@ -90,11 +90,48 @@ def random_batches(
 
 
 def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
-    """Mean cross-entropy of the labelled tokens. ids, labels: (B, L) right-padded."""
-    attention_mask = (ids != pad_token_id).long()
-    logits = model(input_ids=ids, attention_mask=attention_mask).logits  # (B, L, V)
-    # Position t predicts token t+1.
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    """Mean cross-entropy of the labelled tokens. ids, labels: (B, L) right-padded.
+
+    The rows go through the model in `length_pieces` (short rows and long rows, each padded only to
+    its own width): the loss is the same sum over the same tokens divided by the same count, so the
+    gradient is the whole batch's, while the padding the model computes on shrinks.
+    """
+    total = torch.zeros((), device=ids.device)
+    for piece_ids, piece_labels in length_pieces(ids, labels, pad_token_id):
+        attention_mask = (piece_ids != pad_token_id).long()
+        logits = model(input_ids=piece_ids, attention_mask=attention_mask).logits  # (b, l, V)
+        # Position t predicts token t+1.
+        total = total + F.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), piece_labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
+        )
+    return total / (labels[:, 1:] != -100).sum().clamp(min=1)
+
+
+def length_pieces(
+    ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int, min_saving: float = 0.2
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batch as one piece, or as two (its shorter rows, then its longer ones, each trimmed to its own
+    width) when that leaves at least `min_saving` fewer positions to compute.
+
+    The warm-up corpus is why: a fifth of its rows carry a scratchpad and are twice as long, so nearly
+    every mixed batch is padded to a scratchpad's width. Batches made of one length (bucketing) would pad
+    less, but a step of only direct answers and a step of only scratchpads pull the first completion
+    token opposite ways, and the 1M model then never learned to use its scratchpad. Here every step still
+    sees the mixed batch; only the arithmetic is split.
+    """
+    if ids.shape[0] < 2:
+        return [trim_padding(ids, labels, pad_token_id)]
+    lengths = (ids != pad_token_id).sum(dim=1)
+    order = lengths.argsort(stable=True)
+    ordered = lengths[order]
+    rows, width = len(order), int(ordered[-1])
+    # Split after the k shortest rows: they pad to ordered[k - 1], the rest to the widest row.
+    k = torch.arange(1, rows, device=ids.device)
+    cost = k * ordered[:-1] + (rows - k) * width
+    if int(cost.min()) > (1 - min_saving) * rows * width:
+        return [trim_padding(ids, labels, pad_token_id)]
+    split = int(k[cost.argmin()])
+    return [trim_padding(ids[part], labels[part], pad_token_id) for part in (order[:split], order[split:])]
 
 
 def train_warmup(
@@ -117,8 +154,8 @@ def train_warmup(
     ids, labels = tokenize_pairs(warmup_corpus(records, config.scratchpad_fraction, config.seed), tokenizer)
     ids, labels = ids.to(device), labels.to(device)
 
-    # Mixed batches matter: batches of only direct answers or only scratchpads
-    # (cheaper, less padding) left the 1M model unable to use its scratchpad.
+    # Mixed batches matter: batches of only direct answers or only scratchpads (cheaper, less padding)
+    # left the 1M model unable to use its scratchpad. `completion_loss` saves the padding another way.
     draw = random_batches(ids, labels, config.batch_size, tokenizer.pad_token_id)
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:

@@ -1,0 +1,50 @@
+"""The warm-up's loss: computed in length pieces, it is the whole batch's loss and gradient."""
+
+import torch
+
+from labkit.models import build_model
+from labkit.pretrain import completion_loss, length_pieces, random_batches, tokenize_pairs, trim_padding, warmup_corpus
+from labkit.tasks import read_records
+
+
+def _one_piece_loss(model, ids, labels, pad):
+    """The reference: every row padded to the widest, one forward pass, mean over labelled tokens."""
+    ids, labels = trim_padding(ids, labels, pad)
+    logits = model(input_ids=ids, attention_mask=(ids != pad).long()).logits
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+
+
+def test_a_mixed_batch_is_split_short_and_long_with_the_same_loss_and_gradient():
+    model, tokenizer = build_model("student", seed=1)
+    pad = tokenizer.pad_token_id
+    ids, labels = tokenize_pairs(warmup_corpus(read_records("train")[:400], 0.2, seed=0), tokenizer)
+    batch = random_batches(ids, labels, 64, pad)(torch.Generator().manual_seed(0))
+    pieces = length_pieces(*batch, pad)
+    assert len(pieces) == 2
+    short, long = pieces
+    assert short[0].shape[1] < long[0].shape[1] == batch[0].shape[1]
+    assert short[0].shape[0] + long[0].shape[0] == 64
+    computed = sum(p[0].numel() for p in pieces)
+    assert computed <= 0.8 * batch[0].numel()  # what the split is for
+    # The same rows: each row of the batch is in exactly one piece, its labels with it.
+    rows = sorted(tuple(r.tolist()) + (0,) * (batch[0].shape[1] - len(r)) for p in pieces for r in p[0])
+    assert rows == sorted(tuple(r.tolist()) for r in batch[0])
+
+    loss = completion_loss(model, *batch, pad)
+    loss.backward()
+    split_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    reference = _one_piece_loss(model, *batch, pad)
+    reference.backward()
+    assert torch.allclose(loss, reference, atol=1e-6)
+    for got, expected in zip(split_grads, (p.grad for p in model.parameters())):
+        assert torch.allclose(got, expected, atol=1e-6, rtol=1e-4)
+
+
+def test_rows_of_one_length_stay_one_piece():
+    model, tokenizer = build_model("student-tiny")
+    pad = tokenizer.pad_token_id
+    ids, labels = tokenize_pairs([("11+22+33=", "<answer>66</answer>")] * 8, tokenizer)
+    assert len(length_pieces(ids, labels, pad)) == 1
+    assert len(length_pieces(ids[:1], labels[:1], pad)) == 1
+    assert torch.allclose(completion_loss(model, ids, labels, pad), _one_piece_loss(model, ids, labels, pad))
