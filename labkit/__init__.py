@@ -7,6 +7,7 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     tasks         the Task interface; column sums, Countdown (safe verifier, never evals), multiplication
     gsm8k         GSM8K: loading, a safe final-number reader, its rewards and calculator-note check
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
+    llama_decode  the tiny Llamas' decode loop on one page (what sampling uses for them)
     sampling      batched group generation, per-token log-probs, streaming
     evaluate      accuracy, pass@k, maj@k, length, scratchpad use, speed; `model_row`
     readings      the sentences a notebook prints about its numbers, computed with their noise
@@ -32,10 +33,12 @@ One concept a module, from the bottom up (docs/design.md says what may import wh
     explain       rule rewards in words
     widgets       the notebooks' live dashboards and group explorer
     exercises     checkers for the notebooks' exercises
+    batching      the demo's users joined into one batched decode per model
     demo          the Gradio app
     serve         where and what the app serves: ports, Jupyter's proxy, a finished run's models
     screenshot    a picture of the app, in headless Chromium
     links         the repository's address, once, and the notebooks' badges made from it
+    book          the course book: the notebooks executed (cached) and rendered with Jupyter Book
     cli           the `labkit` command
 """
 

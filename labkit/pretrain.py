@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
+from .sampling import length_split
 from .tasks import completion
 from .training import train_supervised
 
@@ -107,11 +108,9 @@ def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Ten
     return total / (labels[:, 1:] != -100).sum().clamp(min=1)
 
 
-def length_pieces(
-    ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int, min_saving: float = 0.2
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def length_pieces(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The batch as one piece, or as two (its shorter rows, then its longer ones, each trimmed to its own
-    width) when that leaves at least `min_saving` fewer positions to compute.
+    width) when that saves a fifth of the positions to compute (`sampling.length_split`).
 
     The warm-up corpus is why: a fifth of its rows carry a scratchpad and are twice as long, so nearly
     every mixed batch is padded to a scratchpad's width. Batches made of one length (bucketing) would pad
@@ -119,19 +118,8 @@ def length_pieces(
     token opposite ways, and the 1M model then never learned to use its scratchpad. Here every step still
     sees the mixed batch; only the arithmetic is split.
     """
-    if ids.shape[0] < 2:
-        return [trim_padding(ids, labels, pad_token_id)]
-    lengths = (ids != pad_token_id).sum(dim=1)
-    order = lengths.argsort(stable=True)
-    ordered = lengths[order]
-    rows, width = len(order), int(ordered[-1])
-    # Split after the k shortest rows: they pad to ordered[k - 1], the rest to the widest row.
-    k = torch.arange(1, rows, device=ids.device)
-    cost = k * ordered[:-1] + (rows - k) * width
-    if int(cost.min()) > (1 - min_saving) * rows * width:
-        return [trim_padding(ids, labels, pad_token_id)]
-    split = int(k[cost.argmin()])
-    return [trim_padding(ids[part], labels[part], pad_token_id) for part in (order[:split], order[split:])]
+    pieces = length_split((ids != pad_token_id).sum(dim=1))
+    return [trim_padding(ids[rows], labels[rows], pad_token_id) for rows in pieces]
 
 
 def train_warmup(

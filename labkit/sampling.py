@@ -161,15 +161,58 @@ def per_token_logps(
     prompt_ids, prompt_mask:           (N, P) left-padded
     completion_ids, completion_mask:   (N, C) right-padded
     returns logps (N, C), 0 on masked tokens; entropy (N, C) of the
-    temperature-scaled next-token distribution, or None (logits from `completion_logits`).
+    temperature-scaled next-token distribution on real tokens (0 on masked ones), or None.
+
+    The rows go through the model in `length_split` pieces (short completions, long ones), each
+    trimmed to its own widths, and come back in their order: the same numbers on every real token,
+    less padding computed when a batch mixes direct answers and scratchpads.
     """
-    logits = completion_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask) / temperature
-    log_probs = torch.log_softmax(logits, dim=-1)
-    logps = log_probs.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1) * completion_mask
-    entropy = None
-    if with_entropy:
-        entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    rows = completion_mask.shape[0]
+    logps = completion_mask.new_zeros(completion_mask.shape, dtype=torch.float32)
+    entropy = torch.zeros_like(logps) if with_entropy else None
+    for piece in length_split(completion_mask.sum(dim=1), prompt_mask.sum(dim=1)):
+        whole = len(piece) == rows
+        c = int(completion_mask[piece].sum(dim=1).max()) if not whole else completion_mask.shape[1]
+        p = int(prompt_mask[piece].sum(dim=1).max()) if not whole else prompt_mask.shape[1]
+        inputs = (prompt_ids[piece, -p:], prompt_mask[piece, -p:], completion_ids[piece, :c], completion_mask[piece, :c])
+        log_probs = torch.log_softmax(completion_logits(model, *inputs) / temperature, dim=-1)  # (n, c, V)
+        piece_logps = log_probs.gather(-1, inputs[2].unsqueeze(-1)).squeeze(-1) * inputs[3]
+        if whole:
+            logps = piece_logps
+        else:
+            logps = logps.index_put((piece[:, None], torch.arange(c, device=logps.device)), piece_logps)
+        if with_entropy:
+            piece_entropy = -(log_probs.exp() * log_probs).sum(dim=-1) * inputs[3]
+            entropy = (
+                piece_entropy
+                if whole
+                else entropy.index_put((piece[:, None], torch.arange(c, device=logps.device)), piece_entropy)
+            )
     return logps, entropy
+
+
+def length_split(lengths: torch.Tensor, extra: torch.Tensor | None = None, min_saving: float = 0.2) -> list[torch.Tensor]:
+    """Row indices in one piece (all rows, in order) or two (the shorter rows, then the longer ones), two
+    when each piece padded to its own widest row leaves at least `min_saving` fewer positions to compute.
+
+    lengths: (N,) the part that varies most (a completion's tokens); extra: (N,) a part every row also
+    carries (its prompt), counted in the cost. A batch that mixes direct answers and scratchpads is
+    padded, whole, to a scratchpad's width: split, the direct answers cost their own width only.
+    """
+    rows = lengths.shape[0]
+    everything = [torch.arange(rows, device=lengths.device)]
+    if rows < 2:
+        return everything
+    total = lengths + (extra if extra is not None else 0)
+    order = total.argsort(stable=True)
+    ordered = total[order]
+    # After the k shortest rows: they pad to ordered[k - 1], the rest to the widest row.
+    k = torch.arange(1, rows, device=lengths.device)
+    cost = k * ordered[:-1] + (rows - k) * ordered[-1]
+    if int(cost.min()) > (1 - min_saving) * rows * int(ordered[-1]):
+        return everything
+    split = int(k[cost.argmin()])
+    return [order[:split], order[split:]]
 
 
 def completion_logits(
