@@ -68,3 +68,29 @@ def test_logps_match_the_scores_generate_sampled_from(student):
     assert torch.allclose(out.logps, expected, atol=1e-4)
     assert torch.all(out.logps[out.completion_mask == 0] == 0)
     assert torch.all(out.logps <= 0)
+
+
+def test_logps_in_length_pieces_equal_the_whole_batch_and_keep_the_row_order(student, monkeypatch):
+    """Direct answers and scratchpads in one batch: split in two pieces, the same numbers come back."""
+    import labkit.sampling as sampling
+
+    model, tokenizer = student
+    texts = ["<answer>66</answer>", "<think>1+2+3=6 1+2+3=6</think><answer>66</answer>"] * 6
+    prompts = ["11+22+33=", "1+2="] * 6
+    prompt = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    completion_ids = [tokenizer(t, add_special_tokens=False).input_ids + [tokenizer.eos_token_id] for t in texts]
+    width = max(len(ids) for ids in completion_ids)
+    ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in completion_ids])
+    mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in completion_ids])
+    inputs = (prompt["input_ids"], prompt["attention_mask"], ids, mask)
+    assert len(sampling.length_split(mask.sum(dim=1), prompt["attention_mask"].sum(dim=1))) == 2
+    logps, entropy = sampling.per_token_logps(model, *inputs, temperature=0.7, with_entropy=True)
+    # Gradients flow through the pieces.
+    model.zero_grad()
+    logps.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    monkeypatch.setattr(sampling, "length_split", lambda lengths, *a, **k: [torch.arange(len(lengths))])
+    whole_logps, whole_entropy = sampling.per_token_logps(model, *inputs, temperature=0.7, with_entropy=True)
+    assert torch.allclose(logps, whole_logps, atol=1e-5)
+    assert torch.allclose(entropy * mask, whole_entropy * mask, atol=1e-5)
+    assert torch.all(logps[mask == 0] == 0) and torch.all(entropy[mask == 0] == 0)
