@@ -80,6 +80,45 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
+class Decoder:
+    """One batch's decoding state: the weights, a cache for P + max_new_tokens positions, the bias.
+
+    `logits()` the first time runs the prompts (N, P) and returns the last position's logits (N, V);
+    each later `logits(next_ids)` feeds one token a row, (N,), and returns the logits after it.
+    """
+
+    def __init__(self, model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int):
+        self.w = w = LlamaWeights(model)
+        rows, prompt_length = prompt_ids.shape
+        total = prompt_length + max_new_tokens
+        device, dtype = prompt_ids.device, w.embed.dtype
+        shape = (len(w.layers), rows, w.kv_heads, total, w.head_dim)
+        self.keys, self.values = torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device)
+        # bias[i, j]: 0 where query i may read key j (j <= i, j not padding), else -inf. A padding position
+        # reads itself, so no row of the softmax is all -inf (its output is never used, but a NaN would spread).
+        real = torch.ones(rows, total, dtype=torch.bool, device=device)
+        real[:, :prompt_length] = prompt_mask.bool()
+        allowed = real[:, None, :] & torch.ones(total, total, dtype=torch.bool, device=device).tril()
+        allowed |= torch.eye(total, dtype=torch.bool, device=device)
+        self.bias = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, float("-inf"))
+        self.positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # (N, P): real tokens counted from 0
+        self.prompt_ids, self.start, self.total = prompt_ids, 0, total
+
+    @torch.no_grad()
+    def logits(self, next_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if next_ids is None:  # the prompts
+            ids = self.prompt_ids
+        else:
+            if self.start >= self.total:
+                raise ValueError(f"the cache holds {self.total} positions; make the Decoder with a larger max_new_tokens")
+            ids, self.positions = next_ids[:, None], self.positions[:, -1:] + 1
+        end = self.start + ids.shape[1]
+        bias = self.bias[:, None, self.start : end, :end]
+        out = _forward(self.w, ids, self.positions, self.keys, self.values, bias, self.start)
+        self.start = end
+        return out
+
+
 @torch.no_grad()
 def decode(
     model: torch.nn.Module,
@@ -95,25 +134,10 @@ def decode(
 
     prompt_ids, prompt_mask: (N, P), left-padded. temperature 0 is greedy.
     """
-    w = LlamaWeights(model)
-    rows, prompt_length = prompt_ids.shape
-    total = prompt_length + max_new_tokens
-    shape = (len(w.layers), rows, w.kv_heads, total, w.head_dim)
-    keys, values = prompt_ids.new_zeros(shape, dtype=w.embed.dtype), prompt_ids.new_zeros(shape, dtype=w.embed.dtype)
-    # bias[i, j]: 0 where query i may read key j (j <= i, j not padding), else -inf. A padding position reads
-    # itself, so no row of the softmax is all -inf (its output is never used, but a NaN would spread).
-    real = torch.ones(rows, total, dtype=torch.bool, device=prompt_ids.device)
-    real[:, :prompt_length] = prompt_mask.bool()
-    allowed = real[:, None, :] & torch.ones(total, total, dtype=torch.bool, device=prompt_ids.device).tril()
-    allowed |= torch.eye(total, dtype=torch.bool, device=prompt_ids.device)
-    bias = torch.zeros(allowed.shape, dtype=w.embed.dtype, device=prompt_ids.device).masked_fill(~allowed, float("-inf"))
-    positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # (N, P): real tokens counted from 0
-    ids, start, chosen = prompt_ids, 0, []
-    unfinished = torch.ones(rows, dtype=torch.bool, device=prompt_ids.device)
-    for _ in range(max_new_tokens):
-        logits = _forward(
-            w, ids, positions, keys, values, bias[:, None, start : start + ids.shape[1], : start + ids.shape[1]], start
-        )
+    decoder = Decoder(model, prompt_ids, prompt_mask, max_new_tokens)
+    logits, chosen = decoder.logits(), []
+    unfinished = torch.ones(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
+    for step in range(max_new_tokens):
         if temperature > 0:
             next_ids = torch.multinomial(torch.softmax(logits / temperature, dim=-1), num_samples=1).squeeze(1)
         else:
@@ -121,10 +145,9 @@ def decode(
         next_ids = torch.where(unfinished, next_ids, pad_token_id)
         chosen.append(next_ids)
         unfinished &= next_ids != eos_token_id
-        if not unfinished.any():
+        if not unfinished.any() or step == max_new_tokens - 1:
             break
-        start += ids.shape[1]
-        ids, positions = next_ids[:, None], positions[:, -1:] + 1
+        logits = decoder.logits(next_ids)
     return torch.stack(chosen, dim=1)
 
 
