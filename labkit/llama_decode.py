@@ -30,10 +30,15 @@ import torch.nn.functional as F
 
 
 def supports(model: torch.nn.Module) -> bool:
-    """True for a plain float32 `LlamaForCausalLM`: SiLU MLP, no biases, unscaled RoPE. (In bfloat16
+    """True for a plain float32 `LlamaForCausalLM` of `nn.Linear` layers: SiLU MLP, no biases, unscaled RoPE. (In bfloat16
     `generate` rounds differently from this page, so a hub model on a GPU keeps `generate`.)"""
     config = getattr(model, "config", None)
     if type(model).__name__ != "LlamaForCausalLM" or config is None or model.dtype != torch.float32:
+        return False
+    projections = [model.lm_head] + [
+        m for layer in model.model.layers for m in (*layer.self_attn.children(), *layer.mlp.children()) if hasattr(m, "weight")
+    ]
+    if any(type(m) is not torch.nn.Linear for m in projections):  # an int8 copy's layers (`quantize_int8`), LoRA, ...
         return False
     rope = getattr(config, "rope_scaling", None) or getattr(config, "rope_parameters", None) or {}
     return (

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from labkit import llama_decode
-from labkit.models import build_model, llama_config, new_model
+from labkit.models import build_model, llama_config, new_model, quantize_int8
 from labkit.sampling import generate_completions
 from labkit.tasks import read_records
 
@@ -87,6 +87,7 @@ def test_generate_completions_uses_it_for_the_labs_models_and_generate_for_the_r
     assert llama_decode.supports(model)
     assert not llama_decode.supports(model.to(torch.bfloat16)) and llama_decode.supports(model.float())
     assert not llama_decode.supports(torch.nn.Linear(2, 2))
+    assert not llama_decode.supports(quantize_int8(build_model("student-tiny")[0]))  # its layers are not nn.Linear
     # In bfloat16 the fallback (`generate`) runs, and the result has the same layout.
     half = build_model("student-tiny")[0].to(torch.bfloat16)
     out = generate_completions(half, TOKENIZER, ["1+2="], num_generations=2, temperature=1.0, max_new_tokens=5)
