@@ -1,6 +1,10 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make run    set up .venv and run the lab headless (labkit run, default profile)
-#   make test   set up .venv and run the checks (ruff, then pytest)
+#   make test   set up .venv (and the book's .book-venv) and run the checks (ruff, then pytest)
+# and one for the course book:
+#   make book   execute every notebook in PROFILE (cached: a second build executes nothing
+#               that has not changed) and build the HTML site into book/_build/html/
+#               (Jupyter Book 1.0.x, in its own venv .book-venv from book/requirements.txt)
 # TORCH pins the torch build installed before labkit: the CPU wheel on a laptop
 # without CUDA, the CUDA wheel on Linux with a GPU (pip picks). Override it with
 # e.g. `make run TORCH=torch` to keep whatever pip chooses.
@@ -10,13 +14,20 @@ VENV    ?= .venv
 TORCH   ?= torch==2.13.0
 PROFILE ?= default
 BIN      = $(VENV)/bin
+BOOK_VENV ?= .book-venv
 
-.PHONY: run test lint notebooks clean
+.PHONY: run test lint notebooks book clean
 
 $(BIN)/labkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# jupyter-book 1.0.x pins an older markdown-it-py than labkit's env: it gets a venv of its own.
+$(BOOK_VENV)/bin/jupyter-book: book/requirements.txt
+	$(PYTHON) -m venv $(BOOK_VENV)
+	$(BOOK_VENV)/bin/pip install --quiet -r book/requirements.txt
 	touch $@
 
 run: $(BIN)/labkit
@@ -26,8 +37,11 @@ lint: $(BIN)/labkit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
-	$(BIN)/python -m pytest
+book: $(BIN)/labkit $(BOOK_VENV)/bin/jupyter-book
+	LABKIT_JUPYTER_BOOK=$(BOOK_VENV)/bin/jupyter-book $(BIN)/python -m labkit.book --profile $(PROFILE)
+
+test: lint $(BOOK_VENV)/bin/jupyter-book
+	LABKIT_JUPYTER_BOOK=$(BOOK_VENV)/bin/jupyter-book $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(BOOK_VENV) runs book/_build

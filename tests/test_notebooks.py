@@ -29,7 +29,7 @@ def test_notebook_runs_in_the_quick_profile(path, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
-    # Keep the executed copy for a person to look at.
+    # Keep the executed copy for a person to look at, and for test_site to build the course book from.
     out_dir = Path(os.environ.get("LABKIT_EXECUTED_DIR", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / path.name)
