@@ -51,7 +51,10 @@ class Request:
         True once done; raises the worker's error if the wave it was in failed."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            self._changed.wait_for(lambda: self.done or (self._version != self._seen and time.monotonic() >= deadline))
+            # Woken at every token; the bound of a second lets a handler waiting in the queue look up now and then.
+            self._changed.wait_for(
+                lambda: self.done or (self._version != self._seen and time.monotonic() >= deadline), timeout=max(timeout, 1.0)
+            )
             self._seen = self._version
         if self.error is not None:
             raise self.error
@@ -61,7 +64,7 @@ class Request:
         """The user left: stop generating for this request at the next token."""
         self.cancelled = True
         for group in self.groups:
-            group.finished = [True] * group.k
+            group.stopped = True
         self._notify()
 
     def _notify(self) -> None:
@@ -74,11 +77,15 @@ class DecodeBatcher:
     """Concurrent requests to `models` (sharing `tokenizer`) answered in batched waves on one thread.
 
     `max_rows` caps the rows of a wave per model (k rows per request); a request that would pass it
-    waits for the next wave. The worker thread starts with the first request and is a daemon.
+    waits for the next wave. At most `max_waves` waves run at once, since each costs a forward pass a
+    token whatever its size: requests arriving one by one while that many run wait for one to end.
+    The worker thread starts with the first request and is a daemon.
     """
 
-    def __init__(self, models: Sequence[torch.nn.Module], tokenizer: PreTrainedTokenizerBase, *, max_rows: int = 256):
-        self.models, self.tokenizer, self.max_rows = list(models), tokenizer, max_rows
+    def __init__(
+        self, models: Sequence[torch.nn.Module], tokenizer: PreTrainedTokenizerBase, *, max_rows: int = 256, max_waves: int = 4
+    ):
+        self.models, self.tokenizer, self.max_rows, self.max_waves = list(models), tokenizer, max_rows, max_waves
         self._waiting: list[Request] = []
         self._arrived = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -96,6 +103,7 @@ class DecodeBatcher:
         """Queue one prompt for every model; the same settings and seed for each."""
         if k > self.max_rows:
             raise ValueError(f"k={k} is more rows than a wave holds (max_rows={self.max_rows}); lower k")
+        # AnswerGroup refuses k < 1 and max_new_tokens < 1 here, in the caller's thread, not the worker's.
         request = Request([AnswerGroup(list(prompt_ids), k, temperature, max_new_tokens, seed) for _ in self.models])
         with self._arrived:
             self._waiting.append(request)
@@ -121,14 +129,19 @@ class DecodeBatcher:
     def _run(self) -> None:
         waves: list[tuple[list[Request], list[AnswerBatch]]] = []
         while True:
-            joined = self._next_wave(block=not waves)
+            joined = self._next_wave(block=not waves) if len(waves) < self.max_waves else []
             if joined:
-                batches = [
-                    AnswerBatch(model, self.tokenizer, [request.groups[m] for request in joined])
-                    for m, model in enumerate(self.models)
-                ]
-                waves.append((joined, batches))
-                self.waves += 1
+                try:
+                    batches = [
+                        AnswerBatch(model, self.tokenizer, [request.groups[m] for request in joined])
+                        for m, model in enumerate(self.models)
+                    ]
+                    waves.append((joined, batches))
+                    self.waves += 1
+                except Exception as error:  # e.g. out of memory for the cache: these requests fail, the worker goes on
+                    for request in joined:
+                        request.error = error
+                        request._notify()
             for wave in list(waves):
                 requests, batches = wave
                 try:

@@ -283,6 +283,10 @@ def build_app(
                     *(_show(answers(g)) for g in request.groups),
                     *(f"generating... {g.tokens} token{'' if g.tokens == 1 else 's'}" for g in request.groups),
                 )
+        except Exception as failure:  # the models failed (out of memory, ...): say so where the verdicts were
+            error = gr.Error(f"The models could not answer: {type(failure).__name__}: {failure}")
+            yield "", "", not_answered(error), not_answered(error)
+            raise error from failure
         finally:
             request.cancel()  # a user who left stops costing rows at the next token; a finished request loses nothing
         yield (
@@ -370,7 +374,7 @@ def build_app(
     # Laid out for a projector: at 1280x720 and 150% zoom (853x480 CSS pixels) the problem, both answers and
     # both verdicts fit on one screen (tests/test_browser.py). So the title is one line, the explainer is a
     # tab, and the examples and sampling settings come after the answers.
-    with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False, css=PROJECTOR_CSS) as app:
+    with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
         gr.Markdown(f"**{teacher_name} vs {student_name}**: {task.describe()}, answered by both models at once.")
         with gr.Tab("Compare"):
             with gr.Row(equal_height=True):
@@ -415,7 +419,12 @@ def build_app(
         with gr.Tab("Arena"):
             with gr.Row():
                 problems = gr.Slider(
-                    1, min(MAX_ARENA_PROBLEMS, len(records)), value=min(50, len(records)), step=1, label="problems"
+                    # gradio refuses a slider from 1 to 1; the handler takes no more problems than there are
+                    1,
+                    max(2, min(MAX_ARENA_PROBLEMS, len(records))),
+                    value=min(50, len(records)),
+                    step=1,
+                    label="problems",
                 )
                 arena_seed = gr.Number(value=0, precision=0, label="seed (which problems)")
                 arena_button = gr.Button("run the arena", variant="primary")
@@ -438,6 +447,7 @@ def build_app(
         with gr.Tab("What am I looking at?"):
             gr.Markdown(ABOUT)
     app.queue(default_concurrency_limit=1, max_size=256)
+    app.labkit_css = PROJECTOR_CSS  # gradio 6 takes css at launch: `labkit.serve.launch` passes it
     return app
 
 

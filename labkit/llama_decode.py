@@ -30,10 +30,16 @@ import torch.nn.functional as F
 
 
 def supports(model: torch.nn.Module) -> bool:
-    """True for a plain float32 `LlamaForCausalLM` of `nn.Linear` layers: SiLU MLP, no biases, unscaled RoPE. (In bfloat16
-    `generate` rounds differently from this page, so a hub model on a GPU keeps `generate`.)"""
+    """True for a plain float32 `LlamaForCausalLM` of `nn.Linear` layers on the CPU: SiLU MLP, no biases,
+    unscaled RoPE, and a generation config that asks for nothing beyond its token ids (a hub model's may
+    ask `generate` for min-p, suppressed tokens, ...). Where the exactness is tested: in bfloat16, and on a
+    GPU's attention kernels, rounding differs from this page's, so those keep `generate`."""
     config = getattr(model, "config", None)
-    if type(model).__name__ != "LlamaForCausalLM" or config is None or model.dtype != torch.float32:
+    if type(model).__name__ != "LlamaForCausalLM" or config is None or model.dtype != torch.float32 or model.device.type != "cpu":
+        return False
+    harmless = {"pad_token_id", "eos_token_id", "bos_token_id", "transformers_version", "_from_model_config", "use_cache"}
+    asked = set(model.generation_config.to_diff_dict()) - harmless - {"output_attentions", "output_hidden_states"}
+    if asked:
         return False
     projections = [model.lm_head] + [
         m for layer in model.model.layers for m in (*layer.self_attn.children(), *layer.mlp.children()) if hasattr(m, "weight")
@@ -112,6 +118,8 @@ class Decoder:
     @torch.no_grad()
     def logits(self, next_ids: torch.Tensor | None = None) -> torch.Tensor:
         if next_ids is None:  # the prompts
+            if self.start:
+                raise ValueError("the prompts were already read; pass the next token of every row")
             ids = self.prompt_ids
         else:
             if self.start >= self.total:
@@ -139,6 +147,8 @@ def decode(
 
     prompt_ids, prompt_mask: (N, P), left-padded. temperature 0 is greedy.
     """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
     decoder = Decoder(model, prompt_ids, prompt_mask, max_new_tokens)
     logits, chosen = decoder.logits(), []
     unfinished = torch.ones(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)

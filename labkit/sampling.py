@@ -87,6 +87,11 @@ def generate_completions(
     return_logps: bool = False,
 ) -> Generation:
     """Sample `num_generations` completions per prompt (greedy when temperature is 0)."""
+    if not prompts or num_generations < 1 or max_new_tokens < 1:
+        raise ValueError(
+            f"generate_completions needs prompts, num_generations >= 1 and max_new_tokens >= 1 "
+            f"(got {len(prompts)} prompts, {num_generations}, {max_new_tokens})"
+        )
     device = next(model.parameters()).device
     repeated = [p for p in prompts for _ in range(num_generations)]
     pieces = []
@@ -164,30 +169,20 @@ def per_token_logps(
     temperature-scaled next-token distribution on real tokens (0 on masked ones), or None.
 
     The rows go through the model in `length_split` pieces (short completions, long ones), each
-    trimmed to its own widths, and come back in their order: the same numbers on every real token,
-    less padding computed when a batch mixes direct answers and scratchpads.
+    trimmed to its own widths, and come back in their order: the same numbers on every real token up
+    to float rounding (about 1e-7), less padding computed when a batch mixes direct answers and scratchpads.
     """
-    rows = completion_mask.shape[0]
     logps = completion_mask.new_zeros(completion_mask.shape, dtype=torch.float32)
     entropy = torch.zeros_like(logps) if with_entropy else None
     for piece in length_split(completion_mask.sum(dim=1), prompt_mask.sum(dim=1)):
-        whole = len(piece) == rows
-        c = int(completion_mask[piece].sum(dim=1).max()) if not whole else completion_mask.shape[1]
-        p = int(prompt_mask[piece].sum(dim=1).max()) if not whole else prompt_mask.shape[1]
+        c = int(completion_mask[piece].sum(dim=1).max().clamp(min=1))  # this piece's widths
+        p = int(prompt_mask[piece].sum(dim=1).max().clamp(min=1))
         inputs = (prompt_ids[piece, -p:], prompt_mask[piece, -p:], completion_ids[piece, :c], completion_mask[piece, :c])
         log_probs = torch.log_softmax(completion_logits(model, *inputs) / temperature, dim=-1)  # (n, c, V)
-        piece_logps = log_probs.gather(-1, inputs[2].unsqueeze(-1)).squeeze(-1) * inputs[3]
-        if whole:
-            logps = piece_logps
-        else:
-            logps = logps.index_put((piece[:, None], torch.arange(c, device=logps.device)), piece_logps)
+        where = (piece[:, None], torch.arange(c, device=logps.device))  # its rows, its first c columns
+        logps = logps.index_put(where, log_probs.gather(-1, inputs[2].unsqueeze(-1)).squeeze(-1) * inputs[3])
         if with_entropy:
-            piece_entropy = -(log_probs.exp() * log_probs).sum(dim=-1) * inputs[3]
-            entropy = (
-                piece_entropy
-                if whole
-                else entropy.index_put((piece[:, None], torch.arange(c, device=logps.device)), piece_entropy)
-            )
+            entropy = entropy.index_put(where, -(log_probs.exp() * log_probs).sum(dim=-1) * inputs[3])
     return logps, entropy
 
 
@@ -242,7 +237,9 @@ class AnswerGroup:
 
     prompt_ids: the prompt's token ids; k rows answer it, sampled at `temperature` (0: greedy) with a
     generator of its own seeded by `seed`, for at most `max_new_tokens` tokens each (EOS counted).
-    seconds is the time of the batched forward passes the group took part in.
+    seconds is the time of the batched forward passes the group took part in. `stopped` (set by another
+    thread: the user left) ends every row at the next token; the rows' own `finished` flags stay the
+    batch's, so the two threads never write the same list.
     """
 
     prompt_ids: list[int]
@@ -253,14 +250,17 @@ class AnswerGroup:
     answer_ids: list[list[int]] = field(default_factory=list)
     finished: list[bool] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: bool = False
 
     def __post_init__(self):
+        if self.k < 1 or self.max_new_tokens < 1:
+            raise ValueError(f"k ({self.k}) and max_new_tokens ({self.max_new_tokens}) must be at least 1")
         self.answer_ids = [[] for _ in range(self.k)]
         self.finished = [False] * self.k
 
     @property
     def done(self) -> bool:
-        return all(self.finished)
+        return self.stopped or all(self.finished)
 
     @property
     def tokens(self) -> int:
@@ -275,8 +275,9 @@ class AnswerBatch:
         input_ids, attention_mask   (N, P) at the first step, then (N, 1) and (N, P + t)
         position_ids                count real tokens only, so padding shifts nothing
 
-    and the KV cache is carried by hand (`model(ids, cache=cache, use_cache=True)`; older
-    transformers call it `past_key_values`). Each group picks its next tokens from its own rows'
+    and the KV cache is carried by hand: in `llama_decode.Decoder` for the lab's tiny Llamas, else in
+    HF's own cache object (`model(ids, cache=cache, use_cache=True)`; older transformers call it
+    `past_key_values`). Each group picks its next tokens from its own rows'
     logits: argmax at temperature 0, else a draw from softmax(logits / T) with the group's own
     generator, so a group's answers do not depend on who else is in the batch (up to the last bits
     of float arithmetic; `tests/test_demo.py` checks greedy answers against the prompt alone).
@@ -335,8 +336,10 @@ class AnswerBatch:
         seconds = time.perf_counter() - start
         tokens, row = chosen.tolist(), 0
         for group in self.groups:
-            if not group.done:
-                group.seconds += seconds
+            if group.done:
+                row += group.k
+                continue
+            group.seconds += seconds
             for i in range(group.k):
                 if not group.finished[i]:
                     group.answer_ids[i].append(tokens[row + i])
@@ -345,8 +348,9 @@ class AnswerBatch:
                     )
             row += group.k
         self.next_input = chosen.unsqueeze(1)
-        self.attention_mask = torch.cat([self.attention_mask, torch.ones_like(self.attention_mask[:, :1])], dim=1)
-        self.position_ids = self.position_ids[:, -1:] + 1
+        if self.decoder is None:  # HF's forward reads the whole mask and the new position; the Decoder keeps its own
+            self.attention_mask = torch.cat([self.attention_mask, torch.ones_like(self.attention_mask[:, :1])], dim=1)
+            self.position_ids = self.position_ids[:, -1:] + 1
         self.steps += 1
 
 

@@ -84,6 +84,8 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
         port = port or free_port()
         kwargs["root_path"] = jupyter_proxy_path(port)
     kwargs.setdefault("ssr_mode", False)  # server-side rendering needs Node; the plain server is enough
+    if getattr(app, "labkit_css", None):
+        kwargs.setdefault("css", app.labkit_css)  # the demo's projector spacing (gradio 6 takes css here)
     return app.launch(server_name=host, server_port=port, share=share, **kwargs)
 
 

@@ -86,13 +86,44 @@ def test_a_failing_model_fails_its_requests_with_its_error_and_the_batcher_serve
     assert broken_batcher._worker.is_alive()  # the worker outlived the error
 
 
-def test_a_cancelled_request_stops_at_the_next_token(pair):
+def test_a_cancelled_request_stops_at_the_next_token_and_its_wave_ends(pair):
     teacher, student, tokenizer = pair
     batcher = DecodeBatcher([teacher, student], tokenizer)
-    request = batcher.submit(tokenizer("23+58+91=", add_special_tokens=False).input_ids, max_new_tokens=40)
+    request = batcher.submit(tokenizer("23+58+91=", add_special_tokens=False).input_ids, k=4, temperature=1.0, max_new_tokens=60)
+    request.wait(0.0)  # its first tokens are out: the wave runs
     request.cancel()
+    at_cancel = [group.tokens for group in request.groups]
     assert request.wait(0.0) and request.done
-    assert all(group.tokens < 40 for group in request.groups)
+    # The next request finds no wave left running: it forms the second wave, and is answered.
+    later = batcher.submit(tokenizer("5+7=", add_special_tokens=False).input_ids, max_new_tokens=5)
+    while not later.wait(1.0):
+        pass
+    # At most the step in flight when the user left added a token a row: no row ran on to its cap.
+    assert all(g.tokens <= t + g.k for g, t in zip(request.groups, at_cancel))
+    assert all(len(ids) < 60 for g in request.groups for ids in g.answer_ids)
+    assert batcher.waves == 2
+
+
+def test_a_wave_that_cannot_be_built_fails_its_requests_and_the_worker_serves_on(pair):
+    teacher, _, tokenizer = pair
+
+    class NoWeights(torch.nn.Module):
+        """No parameters: AnswerBatch cannot even find its device (as a failed cache allocation would fail)."""
+
+    batcher = DecodeBatcher([NoWeights()], tokenizer)
+    with pytest.raises(StopIteration):
+        batcher.submit([5, 6], max_new_tokens=3).wait(5.0)
+    batcher.models = [teacher]  # the same worker, now with a model that works
+    assert batcher.submit([5, 6], max_new_tokens=3).wait(10.0)
+
+
+def test_bad_settings_are_refused_in_the_callers_thread(pair):
+    teacher, _, tokenizer = pair
+    batcher = DecodeBatcher([teacher], tokenizer)
+    for settings in (dict(k=0), dict(max_new_tokens=0)):
+        with pytest.raises(ValueError, match="at least 1"):
+            batcher.submit([5], **settings)
+    assert batcher._worker is None  # nothing reached the worker
 
 
 def test_more_rows_than_a_wave_holds_is_refused_in_one_line(pair):
@@ -118,3 +149,26 @@ def test_waiting_handlers_wake_when_their_request_is_done(pair):
     for thread in threads:
         thread.join(timeout=60)
     assert len(done) == 20 and all(0 < tokens <= 12 for tokens in done)
+
+
+def test_the_demo_decodes_alike_on_the_labs_page_and_on_hfs_forward(pair, monkeypatch):
+    """AnswerBatch on `llama_decode.Decoder` and on the model's own forward with HF's cache: the same answers."""
+    from labkit import llama_decode
+    from labkit.sampling import AnswerBatch, AnswerGroup
+
+    teacher, _, tokenizer = pair
+
+    def answers() -> list[list[list[int]]]:
+        groups = [
+            AnswerGroup(tokenizer(p, add_special_tokens=False).input_ids, k, t, cap, seed)
+            for p, k, t, cap, seed in (("23+58+91=", 1, 0.0, 30, 0), ("1+2=", 3, 1.0, 12, 5), ("44+55+6=", 2, 0.7, 1, 9))
+        ]
+        batch = AnswerBatch(teacher, tokenizer, groups)
+        while not batch.done:
+            batch.step()
+        return [g.answer_ids for g in groups]
+
+    assert llama_decode.supports(teacher)
+    on_the_page = answers()
+    monkeypatch.setattr(llama_decode, "supports", lambda model: False)
+    assert answers() == on_the_page

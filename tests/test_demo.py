@@ -703,3 +703,19 @@ def test_a_run_folder_says_which_task_the_demo_serves(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"task": "dates", "task_spec": "__main__:DaysLater", "seed": 0}))
     with pytest.raises(LabkitError, match="build_app"):
         run_task(tmp_path)
+
+
+def test_when_the_models_fail_the_page_says_so_where_the_verdicts_were():
+    _, tokenizer = build_model("student-tiny")
+
+    class Failing(ScriptedLM):
+        def forward(self, *args, **kwargs):
+            raise RuntimeError("CUDA out of memory")
+
+    app = build_app(Failing(tokenizer, RIGHT), Failing(tokenizer, RIGHT), tokenizer, records=[{"prompt": "1+2=", "answer": "3"}])
+    updates, error = _updates(_handler(app, "compare"), "1+2=", 0.0, 8, 1, 0)
+    assert isinstance(error, gr.Error) and "CUDA out of memory" in error.message
+    assert updates[-1][2] == updates[-1][3] == f"**not answered:** {error.message}"
+    # The next request is served by the same app (its batcher's worker lived on), and fails the same clear way.
+    _, again = _updates(_handler(app, "compare"), "1+2=", 0.0, 8, 1, 0)
+    assert isinstance(again, gr.Error)

@@ -41,7 +41,14 @@ def _models():
     # Grouped-query attention (2 key heads for 4 query heads), as in many hub Llamas.
     sizes = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96)
     grouped = new_model(llama_config(tokenizer, sizes), tokenizer, seed=5)
-    return {"teacher": teacher, "student": student, "grouped": grouped}, tokenizer
+    # A separate output matrix, another RoPE base and norm epsilon: what the page must read from the config.
+    config = llama_config(tokenizer, dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96))
+    config.tie_word_embeddings, config.rope_theta, config.rms_norm_eps = False, 123.0, 1e-2
+    if getattr(config, "rope_parameters", None):
+        config.rope_parameters["rope_theta"] = 123.0
+    untied = new_model(config, tokenizer, seed=6)
+    assert untied.lm_head.weight.data_ptr() != untied.model.embed_tokens.weight.data_ptr()
+    return {"teacher": teacher, "student": student, "grouped": grouped, "untied": untied}, tokenizer
 
 
 MODELS, TOKENIZER = _models()
@@ -92,3 +99,21 @@ def test_generate_completions_uses_it_for_the_labs_models_and_generate_for_the_r
     half = build_model("student-tiny")[0].to(torch.bfloat16)
     out = generate_completions(half, TOKENIZER, ["1+2="], num_generations=2, temperature=1.0, max_new_tokens=5)
     assert out.completion_ids.shape[0] == 2 and out.completion_ids.shape[1] <= 5
+
+
+def test_one_new_token_and_bad_calls():
+    model = MODELS["student"].eval()
+    batch = TOKENIZER(PROMPTS[:5], return_tensors="pt", padding=True, add_special_tokens=False)
+    assert torch.equal(_decode(model, TOKENIZER, batch, 0.0, 1), _generate(model, TOKENIZER, batch, 0.0, 1))
+    with pytest.raises(ValueError, match="at least 1"):
+        _decode(model, TOKENIZER, batch, 0.0, 0)
+    decoder = llama_decode.Decoder(model, batch["input_ids"], batch["attention_mask"], max_new_tokens=2)
+    decoder.logits()
+    with pytest.raises(ValueError, match="already read"):
+        decoder.logits()
+
+
+def test_a_generation_config_that_asks_for_more_keeps_generate():
+    model = build_model("student-tiny")[0]
+    model.generation_config.min_p = 0.1  # generate would apply it; this page would not
+    assert not llama_decode.supports(model)

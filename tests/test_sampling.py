@@ -4,6 +4,7 @@ import torch
 
 from labkit.runtime import set_seed
 from labkit.sampling import completion_mask_from_ids, generate_completions
+from labkit.tasks import completion, read_records
 
 
 def test_completion_mask_covers_tokens_up_to_and_including_eos():
@@ -71,26 +72,35 @@ def test_logps_match_the_scores_generate_sampled_from(student):
 
 
 def test_logps_in_length_pieces_equal_the_whole_batch_and_keep_the_row_order(student, monkeypatch):
-    """Direct answers and scratchpads in one batch: split in two pieces, the same numbers come back."""
+    """Direct answers and scratchpads of different problems in one batch: split in two pieces, the same
+    log-probs, entropies and gradients come back, each in its own row."""
     import labkit.sampling as sampling
 
     model, tokenizer = student
-    texts = ["<answer>66</answer>", "<think>1+2+3=6 1+2+3=6</think><answer>66</answer>"] * 6
-    prompts = ["11+22+33=", "1+2="] * 6
-    prompt = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    records = read_records("train")[:12]
+    texts = [completion(r, scratchpad=i % 3 == 0) for i, r in enumerate(records)]
+    prompt = tokenizer([r["prompt"] for r in records], return_tensors="pt", padding=True, add_special_tokens=False)
     completion_ids = [tokenizer(t, add_special_tokens=False).input_ids + [tokenizer.eos_token_id] for t in texts]
     width = max(len(ids) for ids in completion_ids)
     ids = torch.tensor([c + [tokenizer.pad_token_id] * (width - len(c)) for c in completion_ids])
     mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in completion_ids])
     inputs = (prompt["input_ids"], prompt["attention_mask"], ids, mask)
     assert len(sampling.length_split(mask.sum(dim=1), prompt["attention_mask"].sum(dim=1))) == 2
-    logps, entropy = sampling.per_token_logps(model, *inputs, temperature=0.7, with_entropy=True)
-    # Gradients flow through the pieces.
-    model.zero_grad()
-    logps.sum().backward()
-    assert all(p.grad is not None for p in model.parameters())
+
+    def run() -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        logps, entropy = sampling.per_token_logps(model, *inputs, temperature=0.7, with_entropy=True)
+        (logps.sum() + entropy.sum()).backward()
+        return logps.detach(), entropy.detach(), [p.grad.clone() for p in model.parameters()]
+
+    logps, entropy, grads = run()
     monkeypatch.setattr(sampling, "length_split", lambda lengths, *a, **k: [torch.arange(len(lengths))])
-    whole_logps, whole_entropy = sampling.per_token_logps(model, *inputs, temperature=0.7, with_entropy=True)
+    whole_logps, whole_entropy, whole_grads = run()
     assert torch.allclose(logps, whole_logps, atol=1e-5)
-    assert torch.allclose(entropy * mask, whole_entropy * mask, atol=1e-5)
+    assert torch.allclose(entropy, whole_entropy * mask, atol=1e-5)
     assert torch.all(logps[mask == 0] == 0) and torch.all(entropy[mask == 0] == 0)
+    for got, expected in zip(grads, whole_grads):
+        assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    # Each row's numbers are its own: row 0 alone gives row 0's.
+    alone, _ = sampling.per_token_logps(model, *(t[:1] for t in inputs), temperature=0.7)
+    assert torch.allclose(alone[0], logps[0], atol=1e-5)
