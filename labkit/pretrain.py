@@ -98,7 +98,8 @@ def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Ten
     gradient is the whole batch's, while the padding the model computes on shrinks.
     """
     total = torch.zeros((), device=ids.device)
-    for piece_ids, piece_labels in length_pieces(ids, labels, pad_token_id):
+    parameters = sum(p.numel() for p in model.parameters())
+    for piece_ids, piece_labels in length_pieces(ids, labels, pad_token_id, parameters):
         attention_mask = (piece_ids != pad_token_id).long()
         logits = model(input_ids=piece_ids, attention_mask=attention_mask).logits  # (b, l, V)
         # Position t predicts token t+1.
@@ -108,9 +109,12 @@ def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Ten
     return total / (labels[:, 1:] != -100).sum().clamp(min=1)
 
 
-def length_pieces(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def length_pieces(
+    ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int, parameters: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The batch as one piece, or as two (its shorter rows, then its longer ones, each trimmed to its own
-    width) when that saves a fifth of the positions to compute (`sampling.length_split`).
+    width) when that saves a fifth of the positions, and enough work for a model of `parameters` to pay
+    for a second forward pass (`sampling.length_split`).
 
     The warm-up corpus is why: a fifth of its rows carry a scratchpad and are twice as long, so nearly
     every mixed batch is padded to a scratchpad's width. Batches made of one length (bucketing) would pad
@@ -118,7 +122,7 @@ def length_pieces(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) ->
     token opposite ways, and the 1M model then never learned to use its scratchpad. Here every step still
     sees the mixed batch; only the arithmetic is split.
     """
-    pieces = length_split((ids != pad_token_id).sum(dim=1))
+    pieces = length_split((ids != pad_token_id).sum(dim=1), parameters=parameters)
     return [trim_padding(ids[rows], labels[rows], pad_token_id) for rows in pieces]
 
 

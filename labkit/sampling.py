@@ -174,7 +174,8 @@ def per_token_logps(
     """
     logps = completion_mask.new_zeros(completion_mask.shape, dtype=torch.float32)
     entropy = torch.zeros_like(logps) if with_entropy else None
-    for piece in length_split(completion_mask.sum(dim=1), prompt_mask.sum(dim=1)):
+    parameters = sum(p.numel() for p in model.parameters())
+    for piece in length_split(completion_mask.sum(dim=1), prompt_mask.sum(dim=1), parameters=parameters):
         c = int(completion_mask[piece].sum(dim=1).max().clamp(min=1))  # this piece's widths
         p = int(prompt_mask[piece].sum(dim=1).max().clamp(min=1))
         inputs = (prompt_ids[piece, -p:], prompt_mask[piece, -p:], completion_ids[piece, :c], completion_mask[piece, :c])
@@ -186,9 +187,19 @@ def per_token_logps(
     return logps, entropy
 
 
-def length_split(lengths: torch.Tensor, extra: torch.Tensor | None = None, min_saving: float = 0.2) -> list[torch.Tensor]:
+# A split costs one more forward pass. It pays when the work it saves (positions not computed, times the
+# model's parameters) outweighs a pass's fixed cost, which on 2 CPU cores is worth about this much work:
+# measured side by side, split warm-up steps were 8% slower for the 96k student and 30% faster for the
+# 1M teacher (batches of 64, about a thousand positions saved a batch).
+SPLIT_PAYS_ABOVE = 3e8  # parameter-positions
+
+
+def length_split(
+    lengths: torch.Tensor, extra: torch.Tensor | None = None, *, parameters: int | None = None, min_saving: float = 0.2
+) -> list[torch.Tensor]:
     """Row indices in one piece (all rows, in order) or two (the shorter rows, then the longer ones), two
-    when each piece padded to its own widest row leaves at least `min_saving` fewer positions to compute.
+    when each piece padded to its own widest row leaves at least `min_saving` fewer positions to compute
+    and, for a model of `parameters`, the work saved passes `SPLIT_PAYS_ABOVE`.
 
     lengths: (N,) the part that varies most (a completion's tokens); extra: (N,) a part every row also
     carries (its prompt), counted in the cost. A batch that mixes direct answers and scratchpads is
@@ -204,7 +215,9 @@ def length_split(lengths: torch.Tensor, extra: torch.Tensor | None = None, min_s
     # After the k shortest rows: they pad to ordered[k - 1], the rest to the widest row.
     k = torch.arange(1, rows, device=lengths.device)
     cost = k * ordered[:-1] + (rows - k) * ordered[-1]
-    if int(cost.min()) > (1 - min_saving) * rows * int(ordered[-1]):
+    whole = rows * int(ordered[-1])
+    saved = whole - int(cost.min())
+    if saved < min_saving * whole or (parameters is not None and saved * parameters < SPLIT_PAYS_ABOVE):
         return everything
     split = int(k[cost.argmin()])
     return [order[:split], order[split:]]

@@ -41,6 +41,15 @@ def test_a_mixed_batch_is_split_short_and_long_with_the_same_loss_and_gradient()
         assert torch.allclose(got, expected, atol=1e-6, rtol=1e-4)
 
 
+def test_a_model_too_small_to_pay_for_a_second_pass_keeps_its_batch_whole():
+    _, tokenizer = build_model("student-tiny")
+    pad = tokenizer.pad_token_id
+    ids, labels = tokenize_pairs(warmup_corpus(read_records("train")[:400], 0.2, seed=0), tokenizer)
+    batch = random_batches(ids, labels, 64, pad)(torch.Generator().manual_seed(0))
+    assert len(length_pieces(*batch, pad, parameters=1_050_000)) == 2  # the teacher's size: split
+    assert len(length_pieces(*batch, pad, parameters=96_000)) == 1  # the student's: one pass is cheaper
+
+
 def test_rows_of_one_length_stay_one_piece():
     model, tokenizer = build_model("student-tiny")
     pad = tokenizer.pad_token_id
