@@ -8,9 +8,10 @@ both, in this process, one after the other. Each step is split into
     scoring    rewards, advantages and, where needed, log-probs without gradients (TRL: the rest of
                `_generate_and_score_completions`)
     update     the forward and backward pass and the optimiser step (the rest of the step)
-and set beside two floors measured on the same batch shape: the decode floor (one cached forward
-pass a token at this batch, the model's own cost of sampling, nothing else) and one forward and
-backward pass over the whole batch. The median over the steps after the first is shown. The last
+and set beside the floors measured on the same batch shape: the decode floor (one cached forward
+pass a token at this batch, the model's own cost of sampling, nothing else), through HF's forward
+(what `generate` and so TRL pay) and on `labkit.llama_decode`'s page (what labkit's sampler pays
+for the lab's Llamas), and one forward and backward pass over the whole batch. The median over the steps after the first is shown. The last
 line is the headline: each implementation's step, and what share of it is sampling.
 """
 
@@ -21,6 +22,7 @@ import warnings
 
 import torch
 
+from labkit import llama_decode
 from labkit.grpo import group_advantages
 from labkit.grpo_loop import GRPOLoopConfig, grpo_update
 from labkit.models import build_model
@@ -84,6 +86,14 @@ def decode_floor():
         token = out.logits[:, -1:].argmax(-1)
 
 
+@torch.no_grad()
+def page_decode_floor():
+    decoder = llama_decode.Decoder(model, prompt_ids, prompt_mask, width)
+    token = decoder.logits().argmax(-1)
+    for _ in range(width - 1):
+        token = decoder.logits(token).argmax(-1)
+
+
 def forward_backward_floor():
     ids = torch.cat([prompt_ids, generation.completion_ids], dim=1)
     mask = torch.cat([prompt_mask, generation.completion_mask], dim=1)
@@ -93,7 +103,7 @@ def forward_backward_floor():
 
 floors = {
     name: statistics.median(timed(fn)[1] for _ in range(3))
-    for name, fn in (("decode", decode_floor), ("fwd+bwd", forward_backward_floor))
+    for name, fn in (("decode", decode_floor), ("page", page_decode_floor), ("fwd+bwd", forward_backward_floor))
 }
 
 # --- TRL's GRPOTrainer, with its generation and scoring timed from the inside --------------------------------
@@ -139,7 +149,8 @@ print(
 )
 print(f"{'part':<10}{'labkit s':>10}{'TRL s':>10}   floor")
 floor_of = {
-    "sampling": f"decode {floors['decode']:.3f} s ({width} cached forwards at batch {n})",
+    "sampling": f"decode {floors['decode']:.3f} s ({width} cached HF forwards at batch {n}), "
+    f"{floors['page']:.3f} s on llama_decode's page",
     "update": f"fwd+bwd {floors['fwd+bwd']:.3f} s",
 }
 for part in ("sampling", "scoring", "update"):

@@ -213,7 +213,7 @@ def build_app(
     max_new_tokens_cap: int = 64,
     max_prompt_chars: int = 64,
     batch_users: int = 64,
-    stream_interval: float = 0.05,
+    stream_interval: float = 0.2,
 ) -> gr.Blocks:
     """The three-tab app over two causal LMs that share `tokenizer`.
 
