@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import gradio as gr
 from gradio_client import Client
 
+from labkit.batching import DecodeBatcher
 from labkit.demo import build_app, launch, load_run
 from labkit.pipeline import default_runs_dir
 from labkit.rewards import is_correct
@@ -119,6 +120,17 @@ for name in ("one at a time", "batched"):
         f"{name:<15}{statistics.median(values):>10.2f}{p95(values):>8.2f}{max(values):>8.2f}"
         f"{statistics.median(totals[name]):>9.2f}   {right[0]}, {right[1]} of {len(records)}"
     )
+# The models' share: the same 30 prompts straight into a DecodeBatcher, no server, no client.
+batcher = DecodeBatcher([teacher.eval(), student.eval()], tokenizer)
+direct = []
+for _ in range(args.rounds):
+    began = time.perf_counter()
+    requests = [batcher.submit(tokenizer(r["prompt"], add_special_tokens=False).input_ids, max_new_tokens=48) for r in records]
+    for request in requests:
+        while not request.wait(1.0):
+            pass
+    direct.append(time.perf_counter() - began)
+print(f"the models alone: all {len(records)} requests through the batcher in {statistics.median(direct):.2f} s (median)")
 values = latencies["no model"]
 print(
     f"{'no model':<15}{statistics.median(values):>10.2f}{p95(values):>8.2f}{max(values):>8.2f}{statistics.median(totals['no model']):>9.2f}"
