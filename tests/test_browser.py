@@ -4,6 +4,7 @@
 LABKIT_REQUIRE_BROWSER=1, so in CI a missing browser fails instead of skipping.
 """
 
+import contextlib
 import os
 import socket
 
@@ -26,18 +27,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_both_columns_render_and_an_answer_appears_after_a_click(tmp_path):
+@contextlib.contextmanager
+def _served(teacher_name: str, student_name: str):
+    """Two fresh tiny models in the app, served on a free port: (app, its records); closed on exit."""
     teacher, tokenizer = build_model("student-xs", seed=0)
     student, _ = build_model("student-tiny", seed=0)
     records = read_records("test")[:20]
-    app = build_app(teacher, student, tokenizer, records=records, teacher_name="xs teacher", student_name="tiny student")
+    app = build_app(teacher, student, tokenizer, records=records, teacher_name=teacher_name, student_name=student_name)
     launch(app, port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        with headless_chromium() as driver:
-            page = answer_in_browser(driver, app.local_url, records[0]["prompt"])
-            driver.save_screenshot(str(tmp_path / "demo.png"))
+        yield app, records
     finally:
         app.close(verbose=False)
+
+
+def test_both_columns_render_and_an_answer_appears_after_a_click(tmp_path):
+    with _served("xs teacher", "tiny student") as (app, records), headless_chromium() as driver:
+        page = answer_in_browser(driver, app.local_url, records[0]["prompt"])
+        driver.save_screenshot(str(tmp_path / "demo.png"))
     assert page["columns_before"] == [True, True]  # both answer columns were on the page before the click
     assert "xs teacher" in page["cards"][0] and "tiny student" in page["cards"][1]
     assert "parameters" in page["cards"][0]
@@ -49,24 +56,16 @@ def test_both_columns_render_and_an_answer_appears_after_a_click(tmp_path):
 
 def test_on_a_projector_the_problem_both_answers_and_both_verdicts_fit_one_screen(tmp_path):
     """1280x720 at 150% zoom is 853x480 CSS pixels: the answers and verdicts must be there without scrolling."""
-    teacher, tokenizer = build_model("student-xs", seed=0)
-    student, _ = build_model("student-tiny", seed=0)
-    records = read_records("test")[:20]
-    app = build_app(teacher, student, tokenizer, records=records, teacher_name="teacher (GRPO)", student_name="student (seq KD)")
-    launch(app, port=_free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        with headless_chromium() as driver:
-            zoomed = {"width": 853, "height": 480, "deviceScaleFactor": 1.5, "mobile": False}
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", zoomed)
-            page = answer_in_browser(driver, app.local_url, records[0]["prompt"])
-            screen = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-            bottoms = {
-                element: driver.execute_script(f"return document.getElementById('{element}').getBoundingClientRect().bottom")
-                for element in ("prompt", "teacher-answer", "student-answer", "teacher-stats", "student-stats")
-            }
-            driver.save_screenshot(str(tmp_path / "projector.png"))
-    finally:
-        app.close(verbose=False)
+    with _served("teacher (GRPO)", "student (seq KD)") as (app, records), headless_chromium() as driver:
+        zoomed = {"width": 853, "height": 480, "deviceScaleFactor": 1.5, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", zoomed)
+        page = answer_in_browser(driver, app.local_url, records[0]["prompt"])
+        screen = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        bottoms = {
+            element: driver.execute_script(f"return document.getElementById('{element}').getBoundingClientRect().bottom")
+            for element in ("prompt", "teacher-answer", "student-answer", "teacher-stats", "student-stats")
+        }
+        driver.save_screenshot(str(tmp_path / "projector.png"))
     assert screen == [853, 480]
     assert "verdict" in page["teacher_stats"] and "verdict" in page["student_stats"]
     assert all(0 < bottom <= screen[1] for bottom in bottoms.values()), bottoms
