@@ -86,12 +86,9 @@ def decode_floor():
         token = out.logits[:, -1:].argmax(-1)
 
 
-@torch.no_grad()
 def page_decode_floor():
-    decoder = llama_decode.Decoder(model, prompt_ids, prompt_mask, width)
-    token = decoder.logits().argmax(-1)
-    for _ in range(width - 1):
-        token = decoder.logits(token).argmax(-1)
+    # Greedy, and with an EOS no token is (-1), so every row runs all `width` tokens, as the floor above does.
+    llama_decode.decode(model, prompt_ids, prompt_mask, max_new_tokens=width, temperature=0.0, eos_token_id=-1, pad_token_id=0)
 
 
 def forward_backward_floor():

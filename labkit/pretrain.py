@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
+from .models import count_parameters
 from .sampling import length_split
 from .tasks import completion
 from .training import train_supervised
@@ -98,7 +99,7 @@ def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Ten
     gradient is the whole batch's, while the padding the model computes on shrinks.
     """
     total = torch.zeros((), device=ids.device)
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = count_parameters(model)
     for piece_ids, piece_labels in length_pieces(ids, labels, pad_token_id, parameters):
         attention_mask = (piece_ids != pad_token_id).long()
         logits = model(input_ids=piece_ids, attention_mask=attention_mask).logits  # (b, l, V)

@@ -32,6 +32,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from . import llama_decode
+from .models import count_parameters
 
 # The lab's cap on a completion's tokens, EOS included: a scratchpad answer needs under 30.
 # Every default below and in the configs is this one number; a profile sets its own once.
@@ -174,7 +175,7 @@ def per_token_logps(
     """
     logps = completion_mask.new_zeros(completion_mask.shape, dtype=torch.float32)
     entropy = torch.zeros_like(logps) if with_entropy else None
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = count_parameters(model)
     for piece in length_split(completion_mask.sum(dim=1), prompt_mask.sum(dim=1), parameters=parameters):
         c = int(completion_mask[piece].sum(dim=1).max().clamp(min=1))  # this piece's widths
         p = int(prompt_mask[piece].sum(dim=1).max().clamp(min=1))
