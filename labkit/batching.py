@@ -74,7 +74,10 @@ class Request:
 
 
 class DecodeBatcher:
-    """Concurrent requests to `models` (sharing `tokenizer`) answered in batched waves on one thread.
+    """Concurrent requests to `models` answered in batched waves on one thread.
+
+    `tokenizers` is one tokenizer the models share (the lab's pair) or one per model (two hub chat
+    models of different families); each model's pad and EOS come from its own.
 
     `max_rows` caps the rows of a wave per model (k rows per request); a request that would pass it
     waits for the next wave. At most `max_waves` waves run at once, since each costs a forward pass a
@@ -83,9 +86,18 @@ class DecodeBatcher:
     """
 
     def __init__(
-        self, models: Sequence[torch.nn.Module], tokenizer: PreTrainedTokenizerBase, *, max_rows: int = 256, max_waves: int = 4
+        self,
+        models: Sequence[torch.nn.Module],
+        tokenizers: PreTrainedTokenizerBase | Sequence[PreTrainedTokenizerBase],
+        *,
+        max_rows: int = 256,
+        max_waves: int = 4,
     ):
-        self.models, self.tokenizer, self.max_rows, self.max_waves = list(models), tokenizer, max_rows, max_waves
+        self.models, self.max_rows, self.max_waves = list(models), max_rows, max_waves
+        shared = isinstance(tokenizers, PreTrainedTokenizerBase)
+        self.tokenizers = [tokenizers] * len(self.models) if shared else list(tokenizers)
+        if len(self.tokenizers) != len(self.models):
+            raise ValueError(f"{len(self.models)} models but {len(self.tokenizers)} tokenizers: pass one, or one per model")
         self._waiting: list[Request] = []
         self._arrived = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -93,18 +105,24 @@ class DecodeBatcher:
 
     def submit(
         self,
-        prompt_ids: list[int],
+        prompt_ids: list[int] | Sequence[list[int]],
         *,
         k: int = 1,
         temperature: float = 0.0,
         max_new_tokens: int = MAX_COMPLETION_LENGTH,
         seed: int = 0,
     ) -> Request:
-        """Queue one prompt for every model; the same settings and seed for each."""
+        """Queue one prompt for every model; the same settings and seed for each. `prompt_ids` is the
+        prompt's token ids, or one list of ids per model (each model's tokenizer and chat template)."""
         if k > self.max_rows:
             raise ValueError(f"k={k} is more rows than a wave holds (max_rows={self.max_rows}); lower k")
+        per_model = (
+            list(prompt_ids) if prompt_ids and isinstance(prompt_ids[0], (list, tuple)) else [prompt_ids] * len(self.models)
+        )
+        if len(per_model) != len(self.models):
+            raise ValueError(f"{len(per_model)} prompts for {len(self.models)} models: pass one, or one per model")
         # AnswerGroup refuses k < 1 and max_new_tokens < 1 here, in the caller's thread, not the worker's.
-        request = Request([AnswerGroup(list(prompt_ids), k, temperature, max_new_tokens, seed) for _ in self.models])
+        request = Request([AnswerGroup(list(ids), k, temperature, max_new_tokens, seed) for ids in per_model])
         with self._arrived:
             self._waiting.append(request)
             if self._worker is None:
@@ -133,8 +151,8 @@ class DecodeBatcher:
             if joined:
                 try:
                     batches = [
-                        AnswerBatch(model, self.tokenizer, [request.groups[m] for request in joined])
-                        for m, model in enumerate(self.models)
+                        AnswerBatch(model, tokenizer, [request.groups[m] for request in joined])
+                        for m, (model, tokenizer) in enumerate(zip(self.models, self.tokenizers))
                     ]
                     waves.append((joined, batches))
                     self.waves += 1

@@ -58,11 +58,10 @@ from transformers import PreTrainedTokenizerBase
 
 from .batching import DecodeBatcher
 from .evaluate import model_row
-from .explain import ABOUT, describe_answers, explain_rewards, known_record
+from .explain import about, describe_answers, explain_rewards, known_record
 from .models import count_parameters
 from .runtime import LabkitError
-from .sampling import AnswerGroup
-from .tasks import Task, completion, get_task, read_records, task_of
+from .tasks import Task, get_task, read_records, task_of
 
 MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
@@ -206,6 +205,7 @@ def build_app(
     student: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     *,
+    student_tokenizer: PreTrainedTokenizerBase | None = None,
     records: list[dict] | None = None,
     task: str | Task | None = None,
     teacher_name: str = "teacher",
@@ -215,13 +215,16 @@ def build_app(
     batch_users: int = 64,
     stream_interval: float = 0.2,
 ) -> gr.Blocks:
-    """The three-tab app over two causal LMs that share `tokenizer`.
+    """The three-tab app over two causal LMs: they share `tokenizer`, or the student has its own
+    (`student_tokenizer`: a hub chat model of another family, notebook 06's pair).
 
     `records` (a task's records, default its test split) are the known problems:
     the examples, the random problems and the Arena's draws; answers are judged
     by `task`'s rules (default: the task the records name, else the sums), and a
     typed problem outside the records by the record the task makes of it
-    (`Task.record_of_prompt`), else it has no verdict.
+    (`Task.record_of_prompt`), else it has no verdict. Each model reads what
+    `Task.model_text` makes of a prompt: the prompt itself for the lab's tiny models,
+    the task's conversation in that model's own chat template for chat models (GSM8K).
 
     Compare sends the growing answers at most every `stream_interval` seconds (0:
     after every token). Up to `batch_users` Compare requests are answered at once,
@@ -239,12 +242,16 @@ def build_app(
     example = records[0]["prompt"]
     records_by_prompt = {r["prompt"]: r for r in records}
     models = ((teacher_name, teacher), (student_name, student))
-    for name, model in models:
-        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-        if positions is not None and max_prompt_chars + 1 + max_new_tokens_cap > positions:
+    tokenizers = (tokenizer, student_tokenizer or tokenizer)
+    # A digit is one token in the lab's tokenizers (and in most hub ones); the task's last character is added to a typed prompt.
+    longest_prompt = "9" * max_prompt_chars + task.prompt_end
+    positions_of = [getattr(getattr(model, "config", None), "max_position_embeddings", None) for _, model in models]
+    for (name, model), tokens, positions in zip(models, tokenizers, positions_of):
+        needed = len(tokens(task.model_text(longest_prompt, tokens), add_special_tokens=False).input_ids) + max_new_tokens_cap
+        if positions is not None and needed > positions:
             raise LabkitError(
-                f"{name} reads at most {positions} positions; lower max_prompt_chars ({max_prompt_chars}) "
-                f"or max_new_tokens_cap ({max_new_tokens_cap})"
+                f"{name} reads at most {positions} positions and a prompt of {max_prompt_chars} digits plus "
+                f"{max_new_tokens_cap} new tokens needs {needed}; lower max_prompt_chars or max_new_tokens_cap"
             )
         model.eval()  # once, here: the handlers only read the models
     picker = random.Random()
@@ -252,35 +259,46 @@ def build_app(
     # padding than the last one, and two threads doing that at once fail ("Already borrowed").
     # So Compare and the Arena each get a private copy: Compare's never pads (the call below
     # settles its state once), and only one Arena runs at a time.
-    compare_tokenizer, arena_tokenizer = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
-    compare_tokenizer("0", add_special_tokens=False)
+    compare_tokenizers = [copy.deepcopy(t) for t in tokenizers]
+    arena_tokenizers = [copy.deepcopy(t) for t in tokenizers]
+    for compare_tokenizer in compare_tokenizers:
+        compare_tokenizer("0", add_special_tokens=False)
     # Every Compare request joins one batched decode per model, on one worker thread (`labkit.batching`).
-    batcher = DecodeBatcher([model for _, model in models], compare_tokenizer)
+    batcher = DecodeBatcher([model for _, model in models], compare_tokenizers)
+
+    def prompt_ids(prompt: str, max_new_tokens: int) -> list[list[int]]:
+        """The prompt as each model reads it (`Task.model_text`), or a `gr.Error` if it leaves no room to answer."""
+        ids = []
+        for (name, _), tokens, positions in zip(models, compare_tokenizers, positions_of):
+            ids.append(tokens(task.model_text(prompt, tokens), add_special_tokens=False).input_ids)
+            if positions is not None and len(ids[-1]) + max_new_tokens > positions:
+                raise gr.Error(f"The prompt is too long for {name}, which reads {positions} positions; shorten it")
+        return ids
 
     def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
         try:
-            prompt = check_prompt(prompt, compare_tokenizer, max_prompt_chars, task, example, records_by_prompt)
+            prompt = check_prompt(prompt, compare_tokenizers[0], max_prompt_chars, task, example, records_by_prompt)
             settings = dict(
                 k=int(min(max(k or 1, 1), MAX_SAMPLES)),
                 temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),
                 max_new_tokens=int(min(max(max_new_tokens or 1, 1), max_new_tokens_cap)),
                 seed=torch_seed(read_seed(seed)),
             )
+            ids = prompt_ids(prompt, settings["max_new_tokens"])
         except gr.Error as error:
             # Replace the last problem's answers and verdicts, then let gradio show the message too.
             yield "", "", not_answered(error), not_answered(error)
             raise
-        prompt_ids = compare_tokenizer(prompt, add_special_tokens=False).input_ids
-        request = batcher.submit(prompt_ids, **settings)
+        request = batcher.submit(ids, **settings)
         record = known_record(prompt, records_by_prompt, task)
 
-        def answers(group: AnswerGroup) -> list[str]:
-            return compare_tokenizer.batch_decode(group.answer_ids, skip_special_tokens=True)
+        def answers(m: int) -> list[str]:
+            return compare_tokenizers[m].batch_decode(request.groups[m].answer_ids, skip_special_tokens=True)
 
         try:
             while not request.wait(stream_interval):  # a screen shows no faster, and every update costs a message
                 yield (
-                    *(_show(answers(g)) for g in request.groups),
+                    *(_show(answers(m)) for m in range(len(models))),
                     *(f"generating... {g.tokens} token{'' if g.tokens == 1 else 's'}" for g in request.groups),
                 )
         except Exception as failure:  # the models failed (out of memory, ...): say so where the verdicts were
@@ -290,8 +308,8 @@ def build_app(
         finally:
             request.cancel()  # a user who left stops costing rows at the next token; a finished request loses nothing
         yield (
-            *(_show(answers(g)) for g in request.groups),
-            *(describe_answers(answers(g), g.tokens, g.seconds, record, task) for g in request.groups),
+            *(_show(answers(m)) for m in range(len(models))),
+            *(describe_answers(answers(m), g.tokens, g.seconds, record, task) for m, g in enumerate(request.groups)),
         )
 
     def random_problem() -> str:
@@ -305,7 +323,7 @@ def build_app(
             yield pd.DataFrame(columns=list(ARENA_FORMATS)), None, pd.DataFrame(columns=wrong_columns)  # nothing stale
             raise
         rows, answers = [], []
-        for index, (name, model) in enumerate(models):
+        for index, ((name, model), arena_tokenizer) in enumerate(zip(models, arena_tokenizers)):
             progress(index / len(models), desc=f"{name}: {n} problems")
             # The same measurement as `labkit run`'s table and notebooks 04-05.
             row = model_row(
@@ -402,7 +420,11 @@ def build_app(
                 with gr.Row():
                     temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
                     max_new_tokens = gr.Slider(
-                        1, max_new_tokens_cap, value=min(48, max_new_tokens_cap), step=1, label="max new tokens"
+                        1,
+                        max_new_tokens_cap,
+                        value=min(max(48, task.max_completion_length), max_new_tokens_cap),
+                        step=1,
+                        label="max new tokens",
                     )
                     k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
                     seed = gr.Number(value=0, precision=0, label="seed (sampling)")
@@ -436,7 +458,7 @@ def build_app(
                 arena, [problems, arena_seed], [arena_table, arena_plot, wrong], api_name="arena", concurrency_limit=1
             )
         with gr.Tab("Reward"):
-            worked = completion(records[0], scratchpad=bool(records[0].get("scratchpad")))
+            worked = task.reference_completion(records[0], scratchpad=bool(records[0].get("scratchpad")))
             completion_box = gr.Textbox(label="completion", value=worked, lines=3)
             problem_box = gr.Textbox(
                 label="problem" + (" (or the reference answer)" if task.name == "sums" else ""), value=example
@@ -445,7 +467,7 @@ def build_app(
             score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
             score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
         with gr.Tab("What am I looking at?"):
-            gr.Markdown(ABOUT)
+            gr.Markdown(about(task))
     app.queue(default_concurrency_limit=1, max_size=256)
     app.labkit_css = PROJECTOR_CSS  # gradio 6 takes css at launch: `labkit.serve.launch` passes it
     return app

@@ -9,13 +9,17 @@ From one greedy pass and k samples per problem at temperature T:
     frac_zero_std     groups of k samples that are all right or all wrong:
                       they carry no GRPO signal (advantages are all 0);
                       frac_all_correct + frac_all_wrong = frac_zero_std
-    scratchpad_share  greedy answers that open with <think> (and sampled_... of samples)
-    format_share      greedy answers that are well formed (`rewards.check_format`)
+    scratchpad_share  greedy answers that show their working first (`Task.shows_working`: open
+                      with <think>; GSM8K's: working before the '####' line), and sampled_... of samples
+    format_share      greedy answers in the task's format (`Task.check_format`)
     mean_length       greedy completion length in tokens, EOS included
     tokens_per_s      greedy generation throughput (batched: how fast a server answers many)
 
 `model_row` is one row of every comparison table in the lab: these metrics, the
 latency below, parameters and bytes, measured the same way everywhere.
+
+Each prompt is what the model reads (`Task.model_text`): the prompt itself for the lab's
+tiny models, the task's conversation in the model's chat template for a chat model (GSM8K).
 
 `answer_latency` measures the other speed, the one a user waits for: one problem
 at a time, batch 1, greedy (median and 95th percentile, in milliseconds).
@@ -33,10 +37,9 @@ from collections import Counter
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .rewards import is_well_formed
 from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions
-from .tasks import Task, get_task, task_of, uses_scratchpad
+from .tasks import Task, get_task, task_of
 
 
 def answer_votes(texts: list[str], task: str | Task | None = None) -> Counter:
@@ -77,7 +80,7 @@ def evaluate(
     With `keep_answers`, `greedy_answers` holds the greedy completion of each record, in order."""
     task = task_of(records, task)
     set_seed(seed)
-    prompts = [r["prompt"] for r in records]
+    prompts = [task.model_text(r["prompt"], tokenizer) for r in records]  # a chat task's in the model's template
     n = len(records)
 
     def correct(texts: list[str], per_record: int = 1) -> list[bool]:
@@ -93,8 +96,8 @@ def evaluate(
     metrics = {
         "problems": n,
         "accuracy": sum(greedy_correct) / n,
-        "scratchpad_share": sum(uses_scratchpad(t) for t in greedy.texts) / n,
-        "format_share": sum(is_well_formed(t) for t in greedy.texts) / n,
+        "scratchpad_share": sum(task.shows_working(t) for t in greedy.texts) / n,
+        "format_share": sum(task.check_format(t).ok for t in greedy.texts) / n,
         "mean_length": greedy.lengths.float().mean().item(),
         "tokens_per_s": greedy.lengths.sum().item() / greedy_seconds,
     }
@@ -119,7 +122,7 @@ def evaluate(
                 f"pass@{k}": (group_right > 0).float().mean().item(),
                 f"maj@{k}": sum(majority) / n,
                 "sampled_accuracy": sampled_correct.float().mean().item(),
-                "sampled_scratchpad_share": sum(uses_scratchpad(t) for t in sampled.texts) / len(sampled.texts),
+                "sampled_scratchpad_share": sum(task.shows_working(t) for t in sampled.texts) / len(sampled.texts),
                 "sampled_mean_length": sampled.lengths.float().mean().item(),
                 "frac_zero_std": ((group_right == 0) | (group_right == k)).float().mean().item(),
                 "frac_all_correct": (group_right == k).float().mean().item(),
@@ -170,16 +173,19 @@ def answer_latency(
     *,
     problems: int = 20,
     max_new_tokens: int = MAX_COMPLETION_LENGTH,
+    task: str | Task | None = None,
 ) -> dict:
     """Wall time to answer one problem alone (batch 1, greedy): median and p95 in ms, and tokens/s at batch 1.
 
     The first call is a warm-up and is not counted (it pays for lazy initialisation).
     """
     chosen = records[: problems + 1]
+    task = task_of(records, task)
     times, tokens = [], 0
     for i, record in enumerate(chosen):
         start = time.perf_counter()
-        generation = generate_completions(model, tokenizer, [record["prompt"]], temperature=0.0, max_new_tokens=max_new_tokens)
+        prompt = task.model_text(record["prompt"], tokenizer)
+        generation = generate_completions(model, tokenizer, [prompt], temperature=0.0, max_new_tokens=max_new_tokens)
         if i > 0:
             times.append(time.perf_counter() - start)
             tokens += int(generation.lengths.sum())
@@ -228,7 +234,7 @@ def model_row(
         task=task,
         keep_answers=keep_answers,
     )
-    row.update(answer_latency(model, tokenizer, records, problems=latency_problems, max_new_tokens=max_new_tokens))
+    row.update(answer_latency(model, tokenizer, records, problems=latency_problems, max_new_tokens=max_new_tokens, task=task))
     row["parameters"] = count_parameters(model)
     row["bytes"] = state_dict_bytes(model)
     row["eval_seconds"] = round(time.perf_counter() - start, 1)

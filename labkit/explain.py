@@ -1,15 +1,14 @@
 """Rule rewards in words: the verdict under an answer, and why each reward said what it said.
 
 The demo's Compare tab writes `describe_answers` under each column and its Reward
-tab shows `explain_rewards`; `ABOUT` is its short explainer. Values and reasons both
-come from `labkit.rewards`' `check_*` functions. Model output is untrusted: it is
+tab shows `explain_rewards`; `about(task)` is its short explainer (`ABOUT`, unless the task
+brings its own, as GSM8K does). Values and reasons both come from the task's `check_*` verdicts. Model output is untrusted: it is
 searched and split, never evaluated.
 """
 
 from __future__ import annotations
 
 from .evaluate import answer_votes
-from .rewards import Verdict, check_format, format_reward, scratchpad_steps
 from .tasks import Task, get_task
 
 # No measured figure here on purpose: the app serves any run, and a number would be wrong for most.
@@ -34,6 +33,12 @@ while the teacher still makes its usual mistakes when it answers here.
 one with more votes than any other, and there is none when answers tie.
 """
 
+
+def about(task: str | Task | None = None) -> str:
+    """The app's explainer for `task`: its own (`Task.about`, GSM8K's) or the lab's tags and rewards."""
+    return get_task(task).about or ABOUT
+
+
 # --- What the numbers under each answer say ------------------------------------------------------
 
 
@@ -56,13 +61,6 @@ def verdict(text: str, record: dict | str | None, task: str | Task | None = None
     if record is None:
         return "unknown"
     return "correct" if get_task(task).is_correct(text, record) else "wrong"
-
-
-def has_steps(text: str) -> bool:
-    """Does `text` start with a scratchpad, even a broken one? Without one a process check passes
-    vacuously (`rewards.scratchpad_steps`), and showing that pass as "steps 1" would say the steps were checked."""
-    steps = scratchpad_steps(text)
-    return not (isinstance(steps, Verdict) and steps.ok)
 
 
 def majority_line(texts: list[str], record: dict | None, task: Task) -> str:
@@ -91,7 +89,8 @@ def steps_value(texts: list[str], record: dict | None, task: Task) -> str:
     """The steps reward of the answers that show steps; a dash and why when none can be checked."""
     if type(task).check_steps is Task.check_steps:
         return f"– ({task.name} has no process check)"
-    shown = [text for text in texts if has_steps(text)]
+    # Without working a process check passes vacuously, and showing that pass as "steps 1" would say the steps were checked.
+    shown = [text for text in texts if task.shows_working(text)]
     if not shown:
         return "– (no steps to check)"
     value = sum(task.check_steps(text, record).ok for text in shown) / len(shown)
@@ -110,7 +109,7 @@ def describe_answers(
     """
     task, record, k = get_task(task), _as_record(record), len(texts)
     correct = None if record is None else [task.is_correct(t, record) for t in texts]
-    form = format_reward(texts)
+    form = [task.check_format(text).ok for text in texts]
     if k == 1:
         note = "no known answer" if record is None else f"reference {record['answer']}"
         lines = [f"**verdict: {verdict(texts[0], record, task)}** ({note})"]
@@ -143,7 +142,7 @@ def explain_rewards(completion: str, record: dict | str, task: str | Task | None
     record = _as_record(record.strip() if isinstance(record, str) else record)
     checks = [
         ("correctness", task.check_answer(completion, record)),
-        ("format", check_format(completion)),
+        ("format", task.check_format(completion)),
         ("steps", task.check_steps(completion, record)),
     ]
     return [(name, 1.0 if verdict.ok else 0.0, verdict.reason) for name, verdict in checks]

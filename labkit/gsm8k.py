@@ -6,7 +6,8 @@
     final_number(text)               the model's final answer, read without `eval`, in bounded time
     gsm8k_correctness_reward         1.0 when final_number(completion) == the reference
     gsm8k_format_reward              1.0 when the completion ends with a "#### N" line
-    notes_add_up(text)               a process check: every <<a*b=c>> calculator note is right
+    check_notes(text)                a process check: every <<a*b=c>> calculator note is right
+    (each reward is its `check_*` verdict, with the reason in words; `tasks.GSM8K` is the Task)
     write_sample(folder)             a small GSM8K-format set made up here, for offline runs
                                      (`load_gsm8k("sample")` reads it from data/gsm8k_sample)
 
@@ -25,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from .rewards import _check_columns, completion_text, extract_answer
+from .rewards import Verdict, _check_columns, completion_text, extract_answer
 from .runtime import LabkitError
 
 MARKER = "####"
@@ -78,25 +79,36 @@ def final_number(completion: Any) -> str | None:
     return _number(text[-200:], last=True)
 
 
+def check_final_number(completion: Any, reference: Any) -> Verdict:
+    """Is the completion's final number (`final_number`) the reference, as a number (72 == 72.00 == $72)? And why (not)."""
+    predicted, expected = final_number(completion), _number(str(reference)[:80])
+    if predicted is None:
+        return Verdict(False, "no final number found (no '####' line, <answer>, \\boxed{} or number near the end)")
+    if predicted == expected:
+        return Verdict(True, f"the final number {predicted} is the reference")
+    return Verdict(False, f"the final number {predicted[:24]} is not the reference {expected}")
+
+
+def check_gsm8k_format(completion: Any) -> Verdict:
+    """Is the last non-empty line '#### N' (the format asked for)? And why (not)."""
+    text = completion_text(completion)[-MAX_SCAN_CHARS:].rstrip()
+    last_line = text[text.rfind("\n") + 1 :].strip()
+    if not last_line.startswith(MARKER):
+        return Verdict(False, f"the last line does not start with '{MARKER}'")
+    if _NUMBER.fullmatch(last_line[len(MARKER) :].strip()) is None:
+        return Verdict(False, f"the last line's '{MARKER}' is not followed by a number alone")
+    return Verdict(True, f"ends with a '{MARKER} N' line")
+
+
 def gsm8k_correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the completion's final number equals the reference (72 == 72.00 == $72), else 0.0."""
+    """1.0 when the completion's final number equals the reference (`check_final_number`), else 0.0."""
     _check_columns(completions, answer=answer)
-    rewards = []
-    for completion, reference in zip(completions, answer):
-        predicted, expected = final_number(completion), _number(str(reference)[:80])
-        rewards.append(1.0 if predicted is not None and predicted == expected else 0.0)
-    return rewards
+    return [1.0 if check_final_number(c, reference).ok else 0.0 for c, reference in zip(completions, answer)]
 
 
 def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the last non-empty line is '#### N' (the format asked for), else 0.0."""
-    rewards = []
-    for completion in completions:
-        text = completion_text(completion)[-MAX_SCAN_CHARS:].rstrip()
-        last_line = text[text.rfind("\n") + 1 :].strip()
-        ok = last_line.startswith(MARKER) and _NUMBER.fullmatch(last_line[len(MARKER) :].strip()) is not None
-        rewards.append(1.0 if ok else 0.0)
-    return rewards
+    """1.0 when the last non-empty line is '#### N' (`check_gsm8k_format`), else 0.0."""
+    return [1.0 if check_gsm8k_format(c).ok else 0.0 for c in completions]
 
 
 _NOTE = re.compile(
@@ -105,28 +117,39 @@ _NOTE = re.compile(
 MAX_NOTES = 50
 
 
-def notes_add_up(completion: Any) -> bool:
-    """Is every GSM8K calculator note `<<a op b=c>>` (op one of + - * /) arithmetically right?
+def check_notes(completion: Any) -> Verdict:
+    """Is every GSM8K calculator note `<<a op b=c>>` (op one of + - * /) arithmetically right? And why (not).
 
     A process check, like `rewards.check_steps` for the sums: a final number can be right by luck
-    while the working is nonsense. True when there are no notes (hub models rarely write them);
-    False for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over 8,000 characters. Exact (Fraction), no `eval`.
+    while the working is nonsense. Passes when there are no notes (hub models rarely write them);
+    fails for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over 8,000
+    characters. Exact (Fraction), no `eval`.
     """
     from fractions import Fraction
 
     text = completion_text(completion)
     if len(text) > 2 * MAX_SCAN_CHARS:  # longer than any trace worth keeping: not read
-        return False
-    if text.count("<<") > MAX_NOTES or text.count("<<") != len(_NOTE.findall(text)):
-        return False
-    for a, op, b, c in _NOTE.findall(text):
+        return Verdict(False, f"longer than {2 * MAX_SCAN_CHARS:,} characters: not read")
+    notes, opened = _NOTE.findall(text), text.count("<<")
+    if opened > MAX_NOTES:
+        return Verdict(False, f"more than {MAX_NOTES} calculator notes")
+    if opened != len(notes):
+        return Verdict(False, "a calculator note is not of the form <<a*b=c>>")
+    if not notes:
+        return Verdict(True, "no calculator notes, nothing to check")
+    for a, op, b, c in notes:
         x, y, z = Fraction(a), Fraction(b), Fraction(c)
         if op == "/" and y == 0:
-            return False
+            return Verdict(False, f"<<{a}{op}{b}={c}>> divides by zero")
         value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else None}[op]
         if value != z:
-            return False
-    return True
+            return Verdict(False, f"<<{a}{op}{b}={c}>> is wrong")
+    return Verdict(True, f"all {len(notes)} calculator note{'s' if len(notes) > 1 else ''} add up")
+
+
+def notes_add_up(completion: Any) -> bool:
+    """`check_notes` without the reason."""
+    return check_notes(completion).ok
 
 
 def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:

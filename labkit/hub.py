@@ -41,6 +41,7 @@ from .gsm8k import (
     notes_add_up,
 )
 from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
+from .tasks import GSM8K
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     solutions = [
         {
             "prompt": chat_prompt(r["prompt"]),
-            "completion": [{"role": "assistant", "content": f"{r['scratchpad']}\n#### {r['answer']}"}],
+            "completion": [{"role": "assistant", "content": GSM8K().reference_completion(r)}],
         }
         for r in records
     ]
@@ -277,7 +278,8 @@ def gsm8k_grpo_trainer(model, tokenizer, records: list[dict], setting: HubSettin
 
 
 def _chat_texts(tokenizer: PreTrainedTokenizerBase, records: list[dict]) -> list[str]:
-    return [tokenizer.apply_chat_template(chat_prompt(r["prompt"]), tokenize=False, add_generation_prompt=True) for r in records]
+    """What the model reads: each problem in its chat template (`Task.model_text`), the assistant's turn opened."""
+    return [GSM8K().model_text(r["prompt"], tokenizer) for r in records]
 
 
 def evaluate_chat(model, tokenizer, records: list[dict], max_completion_length: int, *, batch_size: int = 64) -> dict:

@@ -4,6 +4,7 @@
     sums.py       column sums, `23+58+91=` (the first task)
     countdown.py  Countdown, `3 7 5>26:` -> `3*7+5` (many right answers); countdown4, four numbers
     multiply.py   long multiplication, `347*28=` (the scratchpad is needed)
+    gsm8k.py      GSM8K's word problems, from a data set (notebook 06's chat models; not generated)
 
 `get_task("sums")` gives a registered task; any `Task` object works wherever a
 name does, so a task defined in a notebook needs no change to labkit (notebook
@@ -27,10 +28,14 @@ from ..runtime import LabkitError
 from ..tokenizer import ALPHABET
 from .base import Task, check_task
 from .countdown import Countdown, Countdown4
+from .gsm8k import GSM8K
 from .multiply import Multiply
 from .sums import ColumnSums
 
 TASKS: dict[str, type[Task]] = {"sums": ColumnSums, "countdown": Countdown, "countdown4": Countdown4, "multiply": Multiply}
+# Tasks whose problems come from a data set: known by name to `get_task` and to records, but not
+# generated (`labkit data`) nor trained from scratch (`labkit run`): the tiny models cannot spell them.
+DATA_TASKS: dict[str, type[Task]] = {"gsm8k": GSM8K}
 DEFAULT_TASK = "sums"
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = ColumnSums.split_sizes  # the sums' sizes, which most tasks share
@@ -43,6 +48,8 @@ __all__ = [
     "ColumnSums",
     "Countdown",
     "Countdown4",
+    "DATA_TASKS",
+    "GSM8K",
     "Multiply",
     "Task",
     "completion",
@@ -67,11 +74,12 @@ def get_task(task: str | Task | None = None) -> Task:
     if isinstance(task, str) and ":" in task:
         return check_task(_import_task(task)())
     if isinstance(task, str):
-        if task not in TASKS:
+        known = {**TASKS, **DATA_TASKS}
+        if task not in known:
             raise LabkitError(
-                f"unknown task {task!r}; choose one of {', '.join(TASKS)}, pass module:Class for your own, or a Task object"
+                f"unknown task {task!r}; choose one of {', '.join(known)}, pass module:Class for your own, or a Task object"
             )
-        return TASKS[task]()
+        return known[task]()
     return check_task(task)
 
 
@@ -95,7 +103,7 @@ def _import_task(spec: str) -> type[Task]:
 
 def task_spec(task: Task) -> str:
     """What `get_task` needs to make `task` again: its name if registered, else `module:Class`."""
-    if TASKS.get(task.name) is type(task):
+    if {**TASKS, **DATA_TASKS}.get(task.name) is type(task):
         return task.name
     return f"{type(task).__module__}:{type(task).__qualname__}"
 
@@ -108,7 +116,7 @@ def task_of(records: list[dict], task: str | Task | None = None) -> Task:
     """
     named = records[0].get("task") if records else None
     if task is None:
-        if named is not None and named not in TASKS:
+        if named is not None and named not in TASKS and named not in DATA_TASKS:
             raise LabkitError(f"these records are of task {named!r}, which is not registered; pass task= (the Task object)")
         return get_task(named)
     chosen = get_task(task)
@@ -119,15 +127,12 @@ def task_of(records: list[dict], task: str | Task | None = None) -> Task:
 
 def completion(record: dict, *, scratchpad: bool) -> str:
     """The reference completion of a record, with or without the scratchpad."""
-    answer = f"<answer>{record['answer']}</answer>"
-    if scratchpad:
-        return f"<think>{record['scratchpad']}</think>{answer}"
-    return answer
+    return Task().reference_completion(record, scratchpad)
 
 
 def uses_scratchpad(completion_text: str) -> bool:
-    """Did this completion open with a scratchpad?"""
-    return completion_text.lstrip().startswith("<think>")
+    """Did this completion open with a scratchpad? (`Task.shows_working` of the lab's own tasks)"""
+    return Task().shows_working(completion_text)
 
 
 def make_splits(

@@ -10,10 +10,15 @@ students, dashboards and demo take a `Task` and never look inside a problem:
     scratchpad(problem)     the canonical working (the clean-data control, the warm-up's thinking)
     columns(problem)        what the rewards read besides `answer` (Countdown: numbers, target)
     check_answer(text, r)   the correctness rule, with a reason (`rewards.Verdict`)
+    check_format(text)      the format rule (default: `<think>...</think><answer>...</answer>`)
     check_steps(text, r)    an optional process check of the scratchpad (default: none)
     answer_key(text)        what majority voting counts as "the same answer"
     solutions(r)            every right answer, where they can be listed (default: unknown)
     record_of_prompt(text)  the record of a typed prompt, where the task can make one (the demo)
+    messages(prompt)        the conversation a chat model is given (default: none, the prompt is the text)
+    model_text(prompt, tok) what a model reads: `messages` in its tokenizer's chat template, or the prompt
+    shows_working(text)     does a completion write its working before the answer?
+    reference_completion(r) the record's worked answer, written as the task asks for answers
     out_of_distribution()   harder variants never trained on (did the decomposition carry over?)
 
 A record (one line of `data/NAME/*.jsonl`, one row of a data set) is
@@ -33,12 +38,16 @@ from collections.abc import Hashable
 from typing import Any
 
 from ..rewards import (
+    CLOSE_ANSWER,
+    CLOSE_THINK,
+    OPEN_ANSWER,
+    OPEN_THINK,
     Verdict,
     _check_columns,
     check_answer,
+    check_format,
     completion_text,
     extract_answer,
-    format_reward,
     normalize_answer,
 )
 from ..runtime import LabkitError
@@ -54,6 +63,7 @@ class Task:
     split_sizes: dict[str, int] = {"train": 20_000, "validation": 500, "test": 1_000}
     splits_seed: int = 1234
     prompt_end: str = "="  # every prompt ends with it (the demo adds it to a typed problem)
+    about: str | None = None  # the demo's explainer in Markdown (None: `explain.ABOUT`, the lab's tags)
 
     # --- Making problems -------------------------------------------------------------------------
 
@@ -99,6 +109,35 @@ class Task:
         """A process check of the scratchpad; the default has none and passes everything."""
         return Verdict(True, f"{self.name} has no process check")
 
+    def check_format(self, text: str) -> Verdict:
+        """Is the completion in the asked-for shape? Default: an optional `<think>...</think>`, then one `<answer>`."""
+        return check_format(text)
+
+    def shows_working(self, text: str) -> bool:
+        """Does the completion write its working before the answer? Default: it opens a `<think>` scratchpad."""
+        return text.lstrip().startswith(OPEN_THINK)
+
+    def reference_completion(self, record: dict, scratchpad: bool = True) -> str:
+        """The record's answer as the task asks a model to write it, with or without its scratchpad."""
+        answer = f"{OPEN_ANSWER}{record['answer']}{CLOSE_ANSWER}"
+        if scratchpad:
+            return f"{OPEN_THINK}{record['scratchpad']}{CLOSE_THINK}{answer}"
+        return answer
+
+    # --- What a model reads -----------------------------------------------------------------------
+
+    def messages(self, prompt: str) -> list[dict[str, str]] | None:
+        """The conversation a chat model starts from; None (the default): the prompt itself is the text."""
+        return None
+
+    def model_text(self, prompt: str, tokenizer: Any = None) -> str:
+        """What a model reads for `prompt`: the task's `messages` in the tokenizer's chat template (with the
+        assistant's turn opened) when both exist, else the prompt as it is (the lab's tiny models)."""
+        messages = self.messages(prompt)
+        if messages is None or getattr(tokenizer, "chat_template", None) is None:
+            return prompt
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
     def answer_key(self, text: str) -> str | None:
         """What majority voting compares (default: the normalised number in `<answer>`)."""
         answer = extract_answer(text)
@@ -123,6 +162,10 @@ class Task:
 
     # --- Rewards with TRL's signature -------------------------------------------------------------
 
+    def format_reward(self, completions: list[Any], **columns: Any) -> list[float]:
+        """1.0 when `check_format` accepts the completion, else 0.0."""
+        return [1.0 if self.check_format(completion_text(c)).ok else 0.0 for c in completions]
+
     def correctness_reward(self, completions: list[Any], **columns: Any) -> list[float]:
         """1.0 when `check_answer` accepts the completion, else 0.0; `columns` are the records' columns."""
         rows = _rows(completions, columns)
@@ -135,7 +178,7 @@ class Task:
 
     def reward_funcs(self) -> list:
         """The rule rewards GRPO trains on: correctness and format, as DeepSeek-R1's."""
-        return [self.correctness_reward, format_reward]
+        return [self.correctness_reward, self.format_reward]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,116 @@
+"""The app on notebook 06's pair: two chat models with their own tokenizers, judged by GSM8K's rules.
+
+Offline: hub-format chat models made here (`hub.make_chat_model`), the two tokenizers learned from
+different text so that the same problem is different token ids for each, and the GSM8K-format sample.
+The handlers are called directly (no server): the served app is `tests/test_demo.py`'s subject.
+"""
+
+import re
+
+import pytest
+
+from labkit.demo import build_app
+from labkit.explain import about
+from labkit.gsm8k import SYSTEM_PROMPT, load_gsm8k
+from labkit.hub import make_chat_model
+from labkit.models import load_model
+from labkit.runtime import LabkitError
+from labkit.sampling import generate_completions
+from labkit.tasks import GSM8K, get_task, task_of
+
+NEW_TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chat-pair")
+    records = load_gsm8k("sample", split="train")
+    corpus = [SYSTEM_PROMPT] + [r["prompt"] + "\n" + r["scratchpad"] for r in records]
+    teacher, teacher_tokenizer = load_model(make_chat_model("chat-teacher", folder / "teacher", corpus))
+    student, student_tokenizer = load_model(make_chat_model("chat-student", folder / "student", corpus[:40], seed=1))
+    test = load_gsm8k("sample", split="test")[:6]
+    app = build_app(
+        teacher,
+        student,
+        teacher_tokenizer,
+        student_tokenizer=student_tokenizer,
+        records=test,
+        max_prompt_chars=400,
+        max_new_tokens_cap=NEW_TOKENS,
+        stream_interval=0,
+    )
+    yield app, (teacher, teacher_tokenizer), (student, student_tokenizer), test
+    app.close(verbose=False)
+
+
+def _handler(app, api_name: str):
+    return next(fn.fn for fn in app.fns.values() if fn.api_name == api_name)
+
+
+def test_gsm8k_is_a_task_records_name_and_its_rules_are_the_rewards():
+    task = get_task("gsm8k")
+    records = load_gsm8k("sample", split="test")[:3]
+    assert isinstance(task, GSM8K) and isinstance(task_of(records), GSM8K)
+    record = records[0]
+    worked = task.reference_completion(record)
+    assert worked.endswith(f"#### {record['answer']}") and task.is_correct(worked, record)
+    assert task.check_format(worked).ok and task.check_steps(worked, record).ok and task.shows_working(worked)
+    assert not task.shows_working(f"#### {record['answer']}")
+    wrong_note = "<<2*3=7>> so\n#### 7"
+    assert not task.check_steps(wrong_note).ok and "is wrong" in task.check_steps(wrong_note).reason
+    assert task.check_answer("I think it is 5", {"answer": "6"}).reason.startswith("the final number 5 is not")
+    assert not task.check_format("#### 6\nthanks").ok
+    # The rewards TRL trains on are the verdicts: the same values.
+    texts = [worked, "#### 1", "no number", "#### " + "9" * 5000]
+    assert task.correctness_reward(texts, answer=[record["answer"]] * 4) == [task.is_correct(t, record) for t in texts]
+    assert task.format_reward(texts) == [float(task.check_format(t).ok) for t in texts]
+    with pytest.raises(LabkitError, match="load_gsm8k"):
+        task.sample_problem(None)
+
+
+def test_each_model_reads_the_problem_in_its_own_chat_template(pair):
+    _, (_, teacher_tokenizer), (_, student_tokenizer), test = pair
+    task = GSM8K()
+    texts = [task.model_text(test[0]["prompt"], t) for t in (teacher_tokenizer, student_tokenizer)]
+    assert all(t.endswith("<|im_start|>assistant\n") and SYSTEM_PROMPT in t for t in texts)
+    ids = [t(text, add_special_tokens=False).input_ids for t, text in zip((teacher_tokenizer, student_tokenizer), texts)]
+    assert ids[0] != ids[1]  # two vocabularies: the same text is different ids, so each model needs its own
+
+
+def test_compare_answers_as_each_model_does_alone_and_judges_by_gsm8k(pair):
+    app, (teacher, teacher_tokenizer), (student, student_tokenizer), test = pair
+    record = test[1]
+    *_, final = _handler(app, "compare")(record["prompt"], 0.0, NEW_TOKENS, 1, 0)
+    teacher_text, student_text, teacher_stats, student_stats = final
+    for (model, tokenizer), text, stats in (
+        ((teacher, teacher_tokenizer), teacher_text, teacher_stats),
+        ((student, student_tokenizer), student_text, student_stats),
+    ):
+        prompt = GSM8K().model_text(record["prompt"], tokenizer)
+        alone = generate_completions(model, tokenizer, [prompt], temperature=0.0, max_new_tokens=NEW_TOKENS).texts[0]
+        assert text == alone
+        verdict = re.search(r"verdict: (\w+)", stats).group(1)
+        assert verdict == ("correct" if GSM8K().is_correct(text, record) else "wrong")
+        assert f"reference {record['answer']}" in stats and "steps" in stats
+
+
+def test_reward_arena_and_explainer_speak_gsm8k(pair):
+    app, _, _, test = pair
+    record = test[0]
+    (table,) = list(_handler(app, "score")(f"<<2*3=6>>\n#### {record['answer']}", record["prompt"]))
+    values = dict(zip(table["reward"], table["value"]))
+    assert values == {"correctness": 1.0, "format": 1.0, "steps": 1.0}
+    (table,) = list(_handler(app, "score")("<<2*3=7>>\nthe answer is 0", record["prompt"]))
+    assert dict(zip(table["reward"], table["value"])) == {"correctness": 0.0, "format": 0.0, "steps": 0.0}
+    *_, (arena, _, wrong) = _handler(app, "arena")(3, 0)
+    assert list(arena.data["model"]) == ["teacher", "student"] and arena.data["accuracy"].between(0, 1).all()
+    assert len(wrong) <= 3
+    assert "####" in about("gsm8k") and "<think>" not in about("gsm8k")
+    (box,) = [c["props"] for c in app.config["components"] if c["props"].get("label") == "completion"]
+    assert box["value"].endswith(f"#### {record['answer']}")
+
+
+def test_a_pair_whose_template_leaves_no_room_fails_at_build_time(pair):
+    _, (teacher, teacher_tokenizer), (student, student_tokenizer), test = pair
+    with pytest.raises(LabkitError, match="positions"):
+        build_app(teacher, student, teacher_tokenizer, student_tokenizer=student_tokenizer, records=test, max_prompt_chars=1000)
