@@ -11,7 +11,9 @@ both, in this process, one after the other. Each step is split into
 and set beside the floors measured on the same batch shape: the decode floor (one cached forward
 pass a token at this batch, the model's own cost of sampling, nothing else), through HF's forward
 (what `generate` and so TRL pay) and on `labkit.llama_decode`'s page (what labkit's sampler pays
-for the lab's Llamas), and one forward and backward pass over the whole batch. The median over the steps after the first is shown. The last
+for the lab's Llamas); and one forward and backward pass over the whole batch, through HF's forward,
+on the same kind of hand-written page (no module tree: what overhead is left to cut?), and as pure
+arithmetic (6 FLOPs a parameter a token at this machine's measured matmul rate). The median over the steps after the first is shown. The last
 line is the headline: each implementation's step, and what share of it is sampling.
 """
 
@@ -91,17 +93,63 @@ def page_decode_floor():
     llama_decode.decode(model, prompt_ids, prompt_mask, max_new_tokens=width, temperature=0.0, eos_token_id=-1, pad_token_id=0)
 
 
+full_ids = torch.cat([prompt_ids, generation.completion_ids], dim=1)
+full_mask = torch.cat([prompt_mask, generation.completion_mask], dim=1)
+
+
 def forward_backward_floor():
-    ids = torch.cat([prompt_ids, generation.completion_ids], dim=1)
-    mask = torch.cat([prompt_mask, generation.completion_mask], dim=1)
-    model(input_ids=ids, attention_mask=mask).logits.float().logsumexp(-1).mean().backward()
+    model(input_ids=full_ids, attention_mask=full_mask).logits.float().logsumexp(-1).mean().backward()
     model.zero_grad(set_to_none=True)
 
 
+def page_logits(ids, mask):
+    """The same Llama forward written out on `llama_decode`'s page (fused projections, no module tree, SDPA),
+    differentiable: is the update's floor HF's per-module overhead, or the work itself?"""
+    w, (rows, n) = llama_decode.LlamaWeights(model), ids.shape
+    angles = ((mask.cumsum(1) - 1).clamp(min=0)[..., None].float() * w.inv_freq).repeat(1, 1, 2)[:, None]
+    cos, sin = angles.cos(), angles.sin()
+    allowed = (mask.bool()[:, None, :] & torch.ones(n, n, dtype=torch.bool).tril()) | torch.eye(n, dtype=torch.bool)
+    bias = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))[:, None]
+    q_size, kv_size = w.heads * w.head_dim, w.kv_heads * w.head_dim
+    x = torch.nn.functional.embedding(ids, w.embed)
+    for norm1, qkv, out, norm2, gate_up, down in w.layers:
+        q, k, v = torch.nn.functional.linear(llama_decode.rms_norm(x, norm1, w.eps), qkv).split([q_size, kv_size, kv_size], -1)
+        q = llama_decode.rotate(q.view(rows, n, w.heads, w.head_dim).transpose(1, 2), cos, sin)
+        k = llama_decode.rotate(k.view(rows, n, w.kv_heads, w.head_dim).transpose(1, 2), cos, sin)
+        v = v.view(rows, n, w.kv_heads, w.head_dim).transpose(1, 2)
+        attended = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, enable_gqa=w.kv_heads != w.heads)
+        x = x + torch.nn.functional.linear(attended.transpose(1, 2).reshape(rows, n, q_size), out)
+        gate, up = torch.nn.functional.linear(llama_decode.rms_norm(x, norm2, w.eps), gate_up).chunk(2, dim=-1)
+        x = x + torch.nn.functional.linear(torch.nn.functional.silu(gate) * up, down)
+    return torch.nn.functional.linear(llama_decode.rms_norm(x, w.norm, w.eps), w.lm_head)
+
+
+def page_forward_backward_floor():
+    page_logits(full_ids, full_mask).logsumexp(-1).mean().backward()
+    model.zero_grad(set_to_none=True)
+
+
+def matmul_rate():
+    """This machine's float32 matmul rate (FLOP/s) on a large square product: the arithmetic floor's clock."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    return 2 * 2048**3 / statistics.median(timed(lambda: a @ b)[1] for _ in range(5))
+
+
+with torch.no_grad():  # the page computes the model's own logits (checked here, where it is timed)
+    reference = model(input_ids=full_ids, attention_mask=full_mask).logits
+    assert torch.allclose(page_logits(full_ids, full_mask)[full_mask.bool()], reference[full_mask.bool()], atol=1e-4)
 floors = {
     name: statistics.median(timed(fn)[1] for _ in range(3))
-    for name, fn in (("decode", decode_floor), ("page", page_decode_floor), ("fwd+bwd", forward_backward_floor))
+    for name, fn in (
+        ("decode", decode_floor),
+        ("page", page_decode_floor),
+        ("fwd+bwd", forward_backward_floor),
+        ("page fwd+bwd", page_forward_backward_floor),
+    )
 }
+# A forward and backward pass is about 6 FLOPs per parameter per token (2 forward, 4 backward), attention aside.
+arithmetic = 6 * sum(p.numel() for p in model.parameters()) * full_ids.numel() / matmul_rate()
 
 # --- TRL's GRPOTrainer, with its generation and scoring timed from the inside --------------------------------
 model, tokenizer = build_model(args.model)
@@ -148,7 +196,8 @@ print(f"{'part':<10}{'labkit s':>10}{'TRL s':>10}   floor")
 floor_of = {
     "sampling": f"decode {floors['decode']:.3f} s ({width} cached HF forwards at batch {n}), "
     f"{floors['page']:.3f} s on llama_decode's page",
-    "update": f"fwd+bwd {floors['fwd+bwd']:.3f} s",
+    "update": f"fwd+bwd {floors['fwd+bwd']:.3f} s through HF, {floors['page fwd+bwd']:.3f} s on a hand-written page; "
+    f"its arithmetic alone at this machine's matmul rate {arithmetic:.3f} s",
 }
 for part in ("sampling", "scoring", "update"):
     print(f"{part:<10}{labkit_total[part]:>10.3f}{trl_total[part]:>10.3f}   {floor_of.get(part, '')}")

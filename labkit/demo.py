@@ -33,7 +33,7 @@ and any whole number is a seed (`torch_seed`).
 `load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
 The words under each answer and in the Reward tab come from `labkit.explain`.
 
-Why one file of about 400 lines: `build_app` is the layout and its handlers, which read
+Why one file of about 480 lines: `build_app` is the layout and its handlers, which read
 best together. Checking a port, launching and loading a run folder are `labkit.serve`
 (imported here too, so `from labkit.demo import launch, load_run` keeps working).
 """
@@ -45,7 +45,7 @@ import math
 import os
 import random
 import re
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Sequence
 
 # Offline by default: no usage statistics sent from a learner's or instructor's machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -121,7 +121,7 @@ def canonical_prompt(text: str, task: str | Task | None = None, known: Container
 
 def check_prompt(
     prompt: str | None,
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer: PreTrainedTokenizerBase | Sequence[PreTrainedTokenizerBase],
     max_chars: int,
     task: Task | None = None,
     example: str = "23+58+91=",
@@ -132,7 +132,9 @@ def check_prompt(
     As the models see it: stripped, ending as the task's prompts end, and spaced as they are
     (`canonical_prompt`): a model that never saw `23 + 58 + 91=` answers it with garbage, and its
     known answer is filed under `23+58+91=`. A problem nobody knows loses its spaces too when
-    none of the task's prompts in `known` has one (the sums').
+    none of the task's prompts in `known` has one (the sums'). `tokenizer` is the models' one, or each
+    model's: the prompt may hold no token any of them reserves (`<|im_end|>`, `<eos>`) and no
+    character one of them cannot spell.
     """
     task = get_task(task)
     prompt = (prompt or "").strip()
@@ -147,9 +149,13 @@ def check_prompt(
         prompt = canonical
     elif known and not any(" " in p for p in known):
         prompt = "".join(prompt.split())
-    unknown = tokenizer.unk_token_id
-    if unknown is not None and unknown in tokenizer(prompt, add_special_tokens=False).input_ids:
-        raise gr.Error("The prompt has characters the model's tokenizer does not know; use digits, + - * / ( ) = and spaces")
+    for each in [tokenizer] if isinstance(tokenizer, PreTrainedTokenizerBase) else tokenizer:
+        reserved = [token for token in each.all_special_tokens if token in prompt]
+        if reserved:  # typed, it would be read as the token itself (a turn's end, a new turn)
+            raise gr.Error(f"The prompt contains {reserved[0]!r}, which the models reserve; remove it")
+        unknown = each.unk_token_id
+        if unknown is not None and unknown in each(prompt, add_special_tokens=False).input_ids:
+            raise gr.Error(f"The prompt has characters the model's tokenizer does not know; try a problem like {example}")
     return prompt
 
 
@@ -242,16 +248,21 @@ def build_app(
     example = records[0]["prompt"]
     records_by_prompt = {r["prompt"]: r for r in records}
     models = ((teacher_name, teacher), (student_name, student))
-    tokenizers = (tokenizer, student_tokenizer or tokenizer)
-    # A digit is one token in the lab's tokenizers (and in most hub ones); the task's last character is added to a typed prompt.
-    longest_prompt = "9" * max_prompt_chars + task.prompt_end
+    tokenizers = (tokenizer, tokenizer if student_tokenizer is None else student_tokenizer)
+    # The longest typed prompt: digits, one token each in the lab's tokenizers (and Qwen's, SmolLM's), plus the
+    # task's last character; and the longest known problem, which the Arena and the examples send as they are.
+    typed = "9" * max_prompt_chars + task.prompt_end
     positions_of = [getattr(getattr(model, "config", None), "max_position_embeddings", None) for _, model in models]
     for (name, model), tokens, positions in zip(models, tokenizers, positions_of):
-        needed = len(tokens(task.model_text(longest_prompt, tokens), add_special_tokens=False).input_ids) + max_new_tokens_cap
+        longest = max(
+            len(tokens(task.model_text(p, tokens), add_special_tokens=False).input_ids) for p in [typed, *records_by_prompt]
+        )
+        needed = longest + max_new_tokens_cap
         if positions is not None and needed > positions:
             raise LabkitError(
-                f"{name} reads at most {positions} positions and a prompt of {max_prompt_chars} digits plus "
-                f"{max_new_tokens_cap} new tokens needs {needed}; lower max_prompt_chars or max_new_tokens_cap"
+                f"{name} reads at most {positions} positions and the longest prompt ({max_prompt_chars} characters, "
+                f"or a known problem) plus {max_new_tokens_cap} new tokens needs {needed}; lower max_prompt_chars or "
+                "max_new_tokens_cap (or leave the longest problems out of records)"
             )
         model.eval()  # once, here: the handlers only read the models
     picker = random.Random()
@@ -277,7 +288,7 @@ def build_app(
 
     def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
         try:
-            prompt = check_prompt(prompt, compare_tokenizers[0], max_prompt_chars, task, example, records_by_prompt)
+            prompt = check_prompt(prompt, compare_tokenizers, max_prompt_chars, task, example, records_by_prompt)
             settings = dict(
                 k=int(min(max(k or 1, 1), MAX_SAMPLES)),
                 temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),

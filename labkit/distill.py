@@ -41,7 +41,7 @@ from transformers import PreTrainedTokenizerBase
 from .pretrain import completion_loss, random_batches, tokenize_pairs
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH, completion_logits, generate_completions
-from .tasks import Task, task_of, uses_scratchpad
+from .tasks import Task, task_of
 from .training import train_supervised
 
 # ---------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def train_on_policy_kd(
         return loss, {
             "reward": sum(right) / len(right),
             "completions/mean_length": generation.lengths.float().mean().item(),
-            "scratchpad_share": sum(map(uses_scratchpad, generation.texts)) / len(batch),
+            "scratchpad_share": sum(map(task.shows_working, generation.texts)) / len(batch),
             "sample": f"{batch[shown]['prompt']}{generation.texts[shown]}",
         }
 

@@ -157,7 +157,7 @@ def forced_accuracy(
     run = generate_completions(
         model,
         tokenizer,
-        [r["prompt"] + tag for r in records],
+        [task.model_text(r["prompt"], tokenizer) + tag for r in records],
         temperature=0.0,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,

@@ -90,7 +90,7 @@ def steps_value(texts: list[str], record: dict | None, task: Task) -> str:
     if type(task).check_steps is Task.check_steps:
         return f"– ({task.name} has no process check)"
     # Without working a process check passes vacuously, and showing that pass as "steps 1" would say the steps were checked.
-    shown = [text for text in texts if task.shows_working(text)]
+    shown = [text for text in texts if task.has_steps(text)]
     if not shown:
         return "– (no steps to check)"
     value = sum(task.check_steps(text, record).ok for text in shown) / len(shown)

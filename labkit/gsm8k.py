@@ -82,6 +82,8 @@ def final_number(completion: Any) -> str | None:
 def check_final_number(completion: Any, reference: Any) -> Verdict:
     """Is the completion's final number (`final_number`) the reference, as a number (72 == 72.00 == $72)? And why (not)."""
     predicted, expected = final_number(completion), _number(str(reference)[:80])
+    if expected is None:
+        return Verdict(False, f"the reference {str(reference)[:24]!r} is not a number")
     if predicted is None:
         return Verdict(False, "no final number found (no '####' line, <answer>, \\boxed{} or number near the end)")
     if predicted == expected:

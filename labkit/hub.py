@@ -38,7 +38,6 @@ from .gsm8k import (
     gsm8k_correctness_reward,
     gsm8k_format_reward,
     load_gsm8k,
-    notes_add_up,
 )
 from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
 from .tasks import GSM8K
@@ -329,18 +328,18 @@ def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting,
 def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: bool = True) -> list[dict]:
     """Rejection sampling's filter: of the k samples of each problem (texts[i*k:(i+1)*k]) keep
     the right and well-formed ones whose calculator notes add up (`check_notes`), each distinct
-    text once, as (chat prompt, assistant message)."""
-    answers = [r["answer"] for r in records for _ in range(k)]
-    right, formed = gsm8k_correctness_reward(texts, answer=answers), gsm8k_format_reward(texts)
-    traces, seen = [], set()
+    text once, as (chat prompt, assistant message). Each sample is judged by `traces.judge_trace`,
+    the lab's own filter, with GSM8K's rules (`tasks.GSM8K`)."""
+    from .traces import judge_trace
+
+    task, traces, seen = GSM8K(), [], {}
     for i, text in enumerate(texts):
         record = records[i // k]
-        sound = notes_add_up(text) if check_notes else True
-        if right[i] and formed[i] and sound and (record["prompt"], text.strip()) not in seen:
-            seen.add((record["prompt"], text.strip()))
+        kept_texts = seen.setdefault(record["prompt"], set())
+        if judge_trace(text.strip(), record, kept_texts, check_steps_too=check_notes, task=task).kept:
             traces.append(
                 {
-                    "prompt": chat_prompt(record["prompt"]),
+                    "prompt": task.messages(record["prompt"]),
                     "completion": [{"role": "assistant", "content": text.strip()}],
                     "answer": record["answer"],
                 }

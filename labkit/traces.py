@@ -23,10 +23,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from .rewards import check_format
 from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions
-from .tasks import Task, completion, get_task, task_of, uses_scratchpad
+from .tasks import Task, completion, get_task, task_of
 
 
 @dataclass
@@ -64,7 +63,7 @@ def judge_trace(
     """
     record = {"answer": record} if isinstance(record, str) else record
     task = get_task(task if task is not None else record.get("task"))
-    formed, right, steps = check_format(text), task.check_answer(text, record), task.check_steps(text, record)
+    formed, right, steps = task.check_format(text), task.check_answer(text, record), task.check_steps(text, record)
     duplicate = text in seen
     if not formed.ok:
         reason = f"dropped: malformed ({formed.reason})"
@@ -117,7 +116,7 @@ def teacher_traces(
         generation = generate_completions(
             teacher,
             tokenizer,
-            [r["prompt"] for r in batch],
+            [task.model_text(r["prompt"], tokenizer) for r in batch],
             num_generations=config.samples_per_prompt,
             temperature=config.temperature,
             max_new_tokens=config.max_completion_length,
@@ -137,11 +136,11 @@ def teacher_traces(
             counts["duplicates"] += verdict.duplicate and (verdict.steps_add_up or not config.check_steps)
             if verdict.kept:
                 traces.append({**_columns(record), "completion": text})
-                canonical += "scratchpad" in record and text == completion(record, scratchpad=True)
+                canonical += "scratchpad" in record and text == task.reference_completion(record)
     counts["kept"] = len(traces)
     counts["prompts_with_a_trace"] = len({t["prompt"] for t in traces})
     counts["keep_rate"] = counts["kept"] / max(1, counts["samples"])
-    counts["scratchpad_share"] = sum(uses_scratchpad(t["completion"]) for t in traces) / max(1, len(traces))
+    counts["scratchpad_share"] = sum(task.shows_working(t["completion"]) for t in traces) / max(1, len(traces))
     counts["canonical_share"] = canonical / max(1, len(traces))
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return traces, counts

@@ -18,7 +18,6 @@ import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from .grpo import SCALES, group_advantages
-from .rewards import format_reward
 from .sampling import generate_completions
 from .tasks import Task, get_task, task_of
 
@@ -63,7 +62,7 @@ def score_group(
     record = {"answer": record} if isinstance(record, str) else record
     rewards = {
         "correct": [1.0 if task.is_correct(text, record) else 0.0 for text in texts],
-        "format": format_reward(list(texts)),
+        "format": task.format_reward(list(texts)),
     }
     total = torch.tensor([sum(values) for values in zip(*rewards.values())])
     return rewards, {scale: group_advantages(total, group_size, scale=scale) for scale in SCALES}

@@ -18,6 +18,7 @@ students, dashboards and demo take a `Task` and never look inside a problem:
     messages(prompt)        the conversation a chat model is given (default: none, the prompt is the text)
     model_text(prompt, tok) what a model reads: `messages` in its tokenizer's chat template, or the prompt
     shows_working(text)     does a completion write its working before the answer?
+    has_steps(text)         does it hold steps `check_steps` reads (else the check passes vacuously)?
     reference_completion(r) the record's worked answer, written as the task asks for answers
     out_of_distribution()   harder variants never trained on (did the decomposition carry over?)
 
@@ -117,6 +118,11 @@ class Task:
         """Does the completion write its working before the answer? Default: it opens a `<think>` scratchpad."""
         return text.lstrip().startswith(OPEN_THINK)
 
+    def has_steps(self, text: str) -> bool:
+        """Does the completion hold steps `check_steps` reads? Without any, the check passes vacuously, and a
+        verdict that says "steps 1" would claim they were checked. Default: it shows its working."""
+        return self.shows_working(text)
+
     def reference_completion(self, record: dict, scratchpad: bool = True) -> str:
         """The record's answer as the task asks a model to write it, with or without its scratchpad."""
         answer = f"{OPEN_ANSWER}{record['answer']}{CLOSE_ANSWER}"
@@ -131,11 +137,16 @@ class Task:
         return None
 
     def model_text(self, prompt: str, tokenizer: Any = None) -> str:
-        """What a model reads for `prompt`: the task's `messages` in the tokenizer's chat template (with the
-        assistant's turn opened) when both exist, else the prompt as it is (the lab's tiny models)."""
+        """What a model reads for `prompt`: the prompt as it is when the task has no `messages` (the lab's tiny
+        models), else the messages in the tokenizer's chat template with the assistant's turn opened."""
         messages = self.messages(prompt)
-        if messages is None or getattr(tokenizer, "chat_template", None) is None:
+        if messages is None:
             return prompt
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise LabkitError(
+                f"the {self.name} task is asked of chat models, and this tokenizer has no chat_template; use an "
+                "-Instruct model, or set tokenizer.chat_template"
+            )
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def answer_key(self, text: str) -> str | None:

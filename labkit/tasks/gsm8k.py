@@ -10,7 +10,7 @@ The rules are `labkit.gsm8k`'s, the same ones `GSM8K`'s rewards pay in notebook 
 Its problems come from `gsm8k.load_gsm8k` (the hub's openai/gsm8k, or a local copy such as
 data/gsm8k_sample); it cannot draw new ones, and the lab's tiny character-level models cannot
 spell them, so `labkit data` and `labkit run` do not take it. `get_task("gsm8k")` does, and so
-does every reader of records: evaluation, the demo's app, the traces' filter.
+does every reader of records: evaluation, the demo's app, the traces' filter (`traces.judge_trace`).
 """
 
 from __future__ import annotations
@@ -65,9 +65,13 @@ class GSM8K(Task):
         return final_number(text)
 
     def shows_working(self, text: str) -> bool:
-        """Any line of working before the final '####' line."""
+        """Any text before the last '####' (without one: any line before the last line)."""
         before = text.strip().rpartition(MARKER)[0] if MARKER in text else text.strip().rpartition("\n")[0]
         return bool(before.strip())
+
+    def has_steps(self, text: str) -> bool:
+        """Calculator notes to check: working without them has no steps this task can read."""
+        return "<<" in text
 
     def reference_completion(self, record: dict, scratchpad: bool = True) -> str:
         final = f"{MARKER} {record['answer']}"
