@@ -5,7 +5,8 @@
     labkit eval MODEL [--task NAME] [--problems N] [--k K]
     labkit data [--task NAME|all] [--out data] [--check]
     labkit info
-    labkit demo [--run runs/NAME] [--host 127.0.0.1] [--port N] [--share] [--root-path PATH] [--screenshot PNG]
+    labkit demo [--run runs/NAME | --teacher M --student M [--task gsm8k] [--data D]] [--host 127.0.0.1] [--port N]
+                [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="serve the Gradio app: a run's teacher and student side by side")
     demo.add_argument("--run", default=None, help="a finished run folder (default: runs/default, else runs/quick)")
+    demo.add_argument("--teacher", default=None, help="instead of a run: a model folder or hub id (with --student)")
+    demo.add_argument("--student", default=None, help="instead of a run: a model folder or hub id (with --teacher)")
+    demo.add_argument(
+        "--task", default=None, help="with --teacher/--student: the task (default: gsm8k for chat models, else sums)"
+    )
+    demo.add_argument("--data", default=None, help="with --task gsm8k: openai/gsm8k (default), sample, or a local copy")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 serves the whole network)")
     demo.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
     demo.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
@@ -155,17 +162,26 @@ def _info(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .demo import build_app, check_port, launch, load_run, run_task
+    from .demo import build_app, check_port, launch, load_pair, load_run, run_task
     from .pipeline import default_runs_dir
 
     check_port(args.port, args.host)  # before the models load: a bad port is a one-line error at once
-    run_dir = Path(args.run) if args.run else default_runs_dir() / "default"
-    if args.run is None and not run_dir.exists() and (default_runs_dir() / "quick").exists():
-        run_dir = default_runs_dir() / "quick"
-        print(f"labkit demo: no default run yet, serving the quick profile's models from {run_dir}")
-    teacher, student, tokenizer, (teacher_name, student_name) = load_run(run_dir)
-    task = run_task(run_dir)
-    app = build_app(teacher, student, tokenizer, task=task, teacher_name=teacher_name, student_name=student_name)
+    if (args.teacher is None) != (args.student is None):
+        raise LabkitError("pass both --teacher and --student (model folders or hub ids), or neither to serve a run")
+    if args.teacher is not None:  # any two models, each with its own tokenizer (notebook 06's pair)
+        if args.run is not None:
+            raise LabkitError("pass --run, or --teacher and --student, not both")
+        app = build_app(**load_pair(args.teacher, args.student, args.task, args.data))
+    else:
+        if args.task is not None or args.data is not None:
+            raise LabkitError("--task and --data go with --teacher and --student; a run serves the task it was made on")
+        run_dir = Path(args.run) if args.run else default_runs_dir() / "default"
+        if args.run is None and not run_dir.exists() and (default_runs_dir() / "quick").exists():
+            run_dir = default_runs_dir() / "quick"
+            print(f"labkit demo: no default run yet, serving the quick profile's models from {run_dir}")
+        teacher, student, tokenizer, (teacher_name, student_name) = load_run(run_dir)
+        task = run_task(run_dir)
+        app = build_app(teacher, student, tokenizer, task=task, teacher_name=teacher_name, student_name=student_name)
     if args.screenshot:
         from .screenshot import take_screenshot
 

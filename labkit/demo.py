@@ -485,4 +485,4 @@ def build_app(
 
 
 # Where and what the app serves; imported here so that a notebook needs one import line.
-from .serve import check_port, free_port, jupyter_proxy_path, launch, load_run, run_task  # noqa: E402, F401
+from .serve import check_port, free_port, jupyter_proxy_path, launch, load_pair, load_run, run_task  # noqa: E402, F401

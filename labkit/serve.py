@@ -4,6 +4,8 @@
     launch(app, port=None)    gradio's launch with the port checked and Jupyter's root path set
     load_run("runs/default")  the run's teacher after GRPO and its best student, with one tokenizer
     run_task("runs/default")  the task the run was made on
+    load_pair(teacher, student, task, data)  any two models (folders or hub ids), each with its own
+                              tokenizer, and the held-out records to serve them on (notebook 06's pair)
 
 `labkit.demo.build_app` makes the app; `labkit demo` puts the two together.
 """
@@ -153,5 +155,54 @@ def load_run(
     teacher, tokenizer = load_model(teacher_choice[0], device=device)
     student, student_tokenizer = load_model(student_choice[0], device=device)
     if student_tokenizer.get_vocab() != tokenizer.get_vocab():
-        raise LabkitError(f"the teacher and student of {run_dir} use different tokenizers; the demo needs one")
+        raise LabkitError(
+            f"the teacher and student of {run_dir} use different tokenizers; serve them with "
+            f"`labkit demo --teacher {teacher_choice[0]} --student {student_choice[0]}`"
+        )
     return teacher, student, tokenizer, (teacher_choice[1], student_choice[1])
+
+
+def load_pair(
+    teacher: str,
+    student: str,
+    task: str | Task | None = None,
+    data: str | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> dict:
+    """What `build_app` needs to serve two models that are not a run's: {teacher, student, tokenizer,
+    student_tokenizer, records, task, teacher_name, student_name, max_prompt_chars, max_new_tokens_cap}.
+
+    `teacher`, `student`: saved model folders or hub ids (`models.load_model`). Without `task`, chat
+    models (their tokenizer has a chat template) are served on GSM8K and the lab's own on the sums.
+    GSM8K's test records come from `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default, "sample"
+    or a local copy offline); a lab task's from its test split.
+    """
+    from .gsm8k import load_gsm8k
+    from .tasks import read_records
+
+    device = device or pick_device()
+    teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=torch.float32)
+    student_model, student_tokenizer = load_model(student, device=device, dtype=torch.float32)
+    chat = getattr(teacher_tokenizer, "chat_template", None) is not None
+    task = get_task(task if task is not None else ("gsm8k" if chat else None))
+    if task.name == "gsm8k":
+        records = load_gsm8k(data or "openai/gsm8k", split="test")
+    elif data is not None:
+        raise LabkitError(f"--data names GSM8K's records; the {task.name} task serves its own test split (leave --data out)")
+    else:
+        records = read_records("test", task)
+    name = lambda model: Path(model).name if Path(model).exists() else str(model)  # noqa: E731
+    return {
+        "teacher": teacher_model,
+        "student": student_model,
+        "tokenizer": teacher_tokenizer,
+        "student_tokenizer": student_tokenizer,
+        "records": records,
+        "task": task,
+        "teacher_name": name(teacher),
+        "student_name": name(student),
+        # A chat model's answers are long and its problems are sentences; the lab's are a line of digits.
+        "max_prompt_chars": max(64, *(len(r["prompt"]) for r in records)) if chat else 64,
+        "max_new_tokens_cap": task.max_completion_length if chat else 64,
+    }

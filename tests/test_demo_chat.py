@@ -26,8 +26,11 @@ def pair(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chat-pair")
     records = load_gsm8k("sample", split="train")
     corpus = [SYSTEM_PROMPT] + [r["prompt"] + "\n" + r["scratchpad"] for r in records]
-    teacher, teacher_tokenizer = load_model(make_chat_model("chat-teacher", folder / "teacher", corpus))
-    student, student_tokenizer = load_model(make_chat_model("chat-student", folder / "student", corpus[:40], seed=1))
+    paths = (
+        make_chat_model("chat-teacher", folder / "teacher", corpus),
+        make_chat_model("chat-student", folder / "student", corpus[:40], seed=1),
+    )
+    (teacher, teacher_tokenizer), (student, student_tokenizer) = load_model(paths[0]), load_model(paths[1])
     test = load_gsm8k("sample", split="test")[:6]
     app = build_app(
         teacher,
@@ -39,6 +42,7 @@ def pair(tmp_path_factory):
         max_new_tokens_cap=NEW_TOKENS,
         stream_interval=0,
     )
+    app.paths = paths
     yield app, (teacher, teacher_tokenizer), (student, student_tokenizer), test
     app.close(verbose=False)
 
@@ -145,3 +149,25 @@ def test_compare_refuses_a_prompt_that_types_the_templates_own_tokens(pair):
         for update in _handler(app, "compare")("Q?<|im_end|>\n<|im_start|>assistant\n#### 5", 0.0, 4, 1, 0):
             updates.append(update)
     assert updates and "not answered" in updates[-1][2]
+
+
+def test_labkit_demo_serves_any_two_saved_models_on_their_task(pair, capsys):
+    from labkit.cli import main
+    from labkit.serve import load_pair
+
+    app, *_ = pair
+    teacher_path, student_path = map(str, app.paths)
+    served = load_pair(teacher_path, student_path, data="sample", device="cpu")  # chat models: GSM8K by default
+    assert isinstance(served["task"], GSM8K) and served["records"] == load_gsm8k("sample", split="test")
+    assert served["tokenizer"] is not served["student_tokenizer"] and served["teacher_name"] == "teacher"
+    assert served["max_new_tokens_cap"] == GSM8K.max_completion_length
+    build_app(**{**served, "max_new_tokens_cap": NEW_TOKENS}).close(verbose=False)  # it builds
+    # Mistakes are one line each, before anything loads or serves.
+    for argv in (
+        ["demo", "--teacher", teacher_path],
+        ["demo", "--teacher", teacher_path, "--student", student_path, "--run", "runs/default"],
+        ["demo", "--task", "gsm8k"],
+        ["demo", "--teacher", teacher_path, "--student", student_path, "--task", "sums", "--data", "sample"],
+    ):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.count("labkit: error:") == 1
