@@ -73,9 +73,16 @@ def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerB
     return ids, targets
 
 
+def row_lengths(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+    """Each right-padded row's length, (B,): its tokens that are not padding, or are labelled. The labels
+    count too because a hub tokenizer may pad with its EOS: the completion's last token, the EOS it must
+    learn to write, is then the pad id, and only its label tells it from padding."""
+    return ((ids != pad_token_id) | (labels != -100)).sum(dim=1)
+
+
 def trim_padding(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop the right padding every row of the batch shares. (B, L) -> (B, L')."""
-    width = int((ids != pad_token_id).sum(dim=1).max())
+    width = int(row_lengths(ids, labels, pad_token_id).max())
     return ids[:, :width], labels[:, :width]
 
 
@@ -123,7 +130,7 @@ def length_pieces(
     token opposite ways, and the 1M model then never learned to use its scratchpad. Here every step still
     sees the mixed batch; only the arithmetic is split.
     """
-    pieces = length_split((ids != pad_token_id).sum(dim=1), parameters=parameters)
+    pieces = length_split(row_lengths(ids, labels, pad_token_id), parameters=parameters)
     return [trim_padding(ids[rows], labels[rows], pad_token_id) for rows in pieces]
 
 

@@ -57,3 +57,13 @@ def test_rows_of_one_length_stay_one_piece():
     assert len(length_pieces(ids, labels, pad)) == 1
     assert len(length_pieces(ids[:1], labels[:1], pad)) == 1
     assert torch.allclose(completion_loss(model, ids, labels, pad), _one_piece_loss(model, ids, labels, pad))
+
+
+def test_a_tokenizer_that_pads_with_its_eos_keeps_the_eos_label():
+    """Hub tokenizers often pad with EOS: trimming must not cut the EOS a completion has to learn to write."""
+    eos = pad = 0
+    ids = torch.tensor([[5, 6, 7, eos, pad, pad], [5, 8, eos, pad, pad, pad]])
+    labels = torch.tensor([[-100, -100, 7, eos, -100, -100], [-100, 8, eos, -100, -100, -100]])
+    trimmed_ids, trimmed_labels = trim_padding(ids, labels, pad)
+    assert trimmed_ids.shape[1] == 4 and trimmed_labels[0, -1] == eos  # the longest row's EOS label is kept
+    assert (trimmed_labels != -100).sum() == (labels != -100).sum()  # no label lost anywhere
