@@ -2,7 +2,7 @@
 
     labkit run  [--task sums|countdown|countdown4|multiply] [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
                 [--teacher NAME] [--student NAME]
-    labkit eval MODEL [--task NAME] [--problems N] [--k K]
+    labkit eval MODEL [--task NAME] [--data D] [--problems N] [--k K]
     labkit data [--task NAME|all] [--out data] [--check]
     labkit info
     labkit demo [--run runs/NAME | --teacher M --student M [--task gsm8k] [--data D]] [--host 127.0.0.1] [--port N]
@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
     evaluation.add_argument("model")
     evaluation.add_argument(
-        "--task", default=None, help="sums | countdown | countdown4 | multiply | module:Class (default: sums)"
+        "--task", default=None, help="sums | countdown | countdown4 | multiply | gsm8k | module:Class (default: sums)"
     )
+    evaluation.add_argument("--data", default=None, help="with --task gsm8k: openai/gsm8k (default), sample, or a local copy")
     evaluation.add_argument("--problems", type=int, default=200)
     evaluation.add_argument("--k", type=int, default=8, help="samples per problem for pass@k and maj@k")
     evaluation.add_argument("--seed", type=int, default=0)
@@ -120,13 +121,14 @@ def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .models import load_model
     from .runtime import pick_device
-    from .tasks import read_records
+    from .tasks import get_task, held_out_records
 
     if args.problems < 1 or args.k < 0:
         raise LabkitError("--problems must be at least 1 and --k at least 0")
+    records = held_out_records(args.task, args.data)[: args.problems]  # before the model loads: a bad --data fails at once
     model, tokenizer = load_model(args.model, device=pick_device(verbose=True))
-    records = read_records("test", args.task)[: args.problems]
-    metrics = evaluate(model, tokenizer, records, k=args.k, seed=args.seed, task=args.task)
+    task = get_task(args.task)
+    metrics = evaluate(model, tokenizer, records, k=args.k, seed=args.seed, task=task, max_new_tokens=task.max_completion_length)
     for key, value in metrics.items():
         print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
 

@@ -130,7 +130,7 @@ def evaluate(
             }
         )
 
-    if forced:
+    if forced and not task.chat:  # the forced tags are the lab's answer format, not a chat task's
         for name, tag in (("forced_think_accuracy", "<think>"), ("forced_direct_accuracy", "<answer>")):
             metrics[name] = forced_accuracy(
                 model, tokenizer, records, tag, task=task, max_new_tokens=max_new_tokens, batch_size=batch_size

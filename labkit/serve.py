@@ -178,20 +178,14 @@ def load_pair(
     GSM8K's test records come from `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default, "sample"
     or a local copy offline); a lab task's from its test split.
     """
-    from .gsm8k import load_gsm8k
-    from .tasks import read_records
+    from .tasks import held_out_records
 
     device = device or pick_device()
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=torch.float32)
     student_model, student_tokenizer = load_model(student, device=device, dtype=torch.float32)
     chat = getattr(teacher_tokenizer, "chat_template", None) is not None
     task = get_task(task if task is not None else ("gsm8k" if chat else None))
-    if task.name == "gsm8k":
-        records = load_gsm8k(data or "openai/gsm8k", split="test")
-    elif data is not None:
-        raise LabkitError(f"--data names GSM8K's records; the {task.name} task serves its own test split (leave --data out)")
-    else:
-        records = read_records("test", task)
+    records = held_out_records(task, data)
     name = lambda model: Path(model).name if Path(model).exists() else str(model)  # noqa: E731
     return {
         "teacher": teacher_model,

@@ -171,3 +171,14 @@ def test_labkit_demo_serves_any_two_saved_models_on_their_task(pair, capsys):
     ):
         assert main(argv) == 2
         assert capsys.readouterr().err.count("labkit: error:") == 1
+
+
+def test_labkit_eval_judges_a_chat_model_on_gsm8k_records(pair, capsys):
+    from labkit.cli import main
+
+    app, *_ = pair
+    assert main(["eval", str(app.paths[1]), "--task", "gsm8k", "--data", "sample", "--problems", "2", "--k", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"accuracy: [\d.]+", out) and "problems: 2" in out
+    assert "forced_think" not in out  # the lab's forced tags mean nothing to a chat task
+    assert main(["eval", str(app.paths[1]), "--data", "sample"]) == 2  # --data is GSM8K's; the sums have their own

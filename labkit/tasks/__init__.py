@@ -54,6 +54,7 @@ __all__ = [
     "Task",
     "completion",
     "get_task",
+    "held_out_records",
     "load_split",
     "make_splits",
     "out_of_distribution_records",
@@ -195,6 +196,19 @@ def out_of_distribution_records(task: str | Task | None = None, problems: int = 
     variants = get_task(task).out_of_distribution()
     sizes = {"train": 0, "validation": 0, "test": problems}
     return {name: make_splits(variant, sizes=sizes, seed=seed)["test"] for name, variant in variants.items()}
+
+
+def held_out_records(task: str | Task | None = None, data: str | None = None) -> list[dict]:
+    """The test records a model is judged on: a lab task's test split (`read_records`), or for GSM8K the
+    test split of `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default; "sample" or a local copy offline)."""
+    task = get_task(task)
+    if isinstance(task, GSM8K):
+        from ..gsm8k import load_gsm8k
+
+        return load_gsm8k(data or "openai/gsm8k", split="test")
+    if data is not None:
+        raise LabkitError(f"data= names GSM8K's records; the {task.name} task has its own test split (leave it out)")
+    return read_records("test", task)
 
 
 def data_dir_of(task: str | Task | None = None, data_dir: str | Path | None = None) -> Path:

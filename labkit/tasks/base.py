@@ -136,6 +136,11 @@ class Task:
         """The conversation a chat model starts from; None (the default): the prompt itself is the text."""
         return None
 
+    @property
+    def chat(self) -> bool:
+        """Is the task asked of chat models (it gives them a conversation, `messages`)?"""
+        return self.messages("") is not None
+
     def model_text(self, prompt: str, tokenizer: Any = None) -> str:
         """What a model reads for `prompt`: the prompt as it is when the task has no `messages` (the lab's tiny
         models), else the messages in the tokenizer's chat template with the assistant's turn opened."""
