@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
     evaluation.add_argument("model")
     evaluation.add_argument(
-        "--task", default=None, help="sums | countdown | countdown4 | multiply | gsm8k | module:Class (default: sums)"
+        "--task",
+        default=None,
+        help="sums | countdown | countdown4 | multiply | gsm8k | module:Class (default: sums; pass gsm8k for a chat model)",
     )
     evaluation.add_argument("--data", default=None, help="with --task gsm8k: openai/gsm8k (default), sample, or a local copy")
     evaluation.add_argument("--problems", type=int, default=200)

@@ -197,6 +197,6 @@ def load_pair(
         "teacher_name": name(teacher),
         "student_name": name(student),
         # A chat model's answers are long and its problems are sentences; the lab's are a line of digits.
-        "max_prompt_chars": max(64, *(len(r["prompt"]) for r in records)) if chat else 64,
+        "max_prompt_chars": max(400, *(len(r["prompt"]) for r in records)) if chat else 64,  # as notebook 06's app
         "max_new_tokens_cap": task.max_completion_length if chat else 64,
     }

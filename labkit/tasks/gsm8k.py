@@ -29,14 +29,20 @@ after a system prompt that asks it to reason step by step and end with a line `#
 
 **The rule rewards** (the Reward tab explains each one for any text you paste):
 
-- *correctness*: is the final number right? It is read after the last `####`, else inside `<answer>`,
-  `\\boxed{}`, or the last number near the end; `72`, `72.00` and `$72` all count as 72. Nothing is evaluated.
+- *correctness*: is the final number right? It is read after the last `####` if there is one, else inside
+  `<answer>`, else in `\\boxed{}`, else the last number near the end; `72`, `72.00` and `$72` all count as
+  72. Nothing is evaluated.
 - *format*: is the last line `#### N`, as asked?
-- *steps*: does every calculator note `<<6*10=60>>` (GSM8K's way of showing a sum) add up? An answer
-  without notes has none to check.
+- *steps*: does every calculator note `<<6*10=60>>` (GSM8K's way of showing a calculation, `a op b=c`) add
+  up? A note of any other form counts as wrong; an answer without notes has none to check. In notebook 06
+  this is not a GRPO reward (GRPO pays correctness and format): it filters the traces the student learns from.
 
-**Why a smaller student can keep up.** It is trained on the teacher's answers, but only the right ones
-(rejection sampling): it copies the teacher at its best, as text, in its own tokenizer and template.
+The app judges its own test problems: a problem you type gets answers, but no verdict.
+
+**How notebook 06 made its student.** It is fine-tuned on the teacher's answers, but only the right ones
+(rejection sampling): it copies the teacher at its best, as text, in its own tokenizer and template. Whether
+that is enough for a smaller model to keep up is what the Arena tab measures. Two models served by hub id
+were not distilled at all.
 
 **Sample k** asks each model for k answers at a temperature above 0; the *majority answer* is the
 final number with more votes than any other, and there is none when answers tie.
