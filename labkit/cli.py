@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--task",
         default=None,
-        help="sums | countdown | countdown4 | multiply | gsm8k | module:Class (default: sums; pass gsm8k for a chat model)",
+        help="sums | countdown | countdown4 | multiply | gsm8k | module:Class (default: gsm8k for a chat model, else sums)",
     )
     evaluation.add_argument("--data", default=None, help="with --task gsm8k: openai/gsm8k (default), sample, or a local copy")
     evaluation.add_argument("--problems", type=int, default=200)
@@ -123,13 +123,13 @@ def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .models import load_model
     from .runtime import pick_device
-    from .tasks import get_task, held_out_records
+    from .tasks import held_out_records, task_for
 
     if args.problems < 1 or args.k < 0:
         raise LabkitError("--problems must be at least 1 and --k at least 0")
-    records = held_out_records(args.task, args.data)[: args.problems]  # before the model loads: a bad --data fails at once
     model, tokenizer = load_model(args.model, device=pick_device(verbose=True))
-    task = get_task(args.task)
+    task = task_for(tokenizer, args.task)  # a chat model: GSM8K, as `labkit demo` chooses
+    records = held_out_records(task, args.data)[: args.problems]
     metrics = evaluate(model, tokenizer, records, k=args.k, seed=args.seed, task=task, max_new_tokens=task.max_completion_length)
     for key, value in metrics.items():
         print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")

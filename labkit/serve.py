@@ -174,17 +174,17 @@ def load_pair(
     student_tokenizer, records, task, teacher_name, student_name, max_prompt_chars, max_new_tokens_cap}.
 
     `teacher`, `student`: saved model folders or hub ids (`models.load_model`). Without `task`, chat
-    models (their tokenizer has a chat template) are served on GSM8K and the lab's own on the sums.
+    models are served on GSM8K and the lab's own on the sums (`tasks.task_for`).
     GSM8K's test records come from `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default, "sample"
     or a local copy offline); a lab task's from its test split.
     """
-    from .tasks import held_out_records
+    from .tasks import held_out_records, task_for
 
     device = device or pick_device()
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=torch.float32)
     student_model, student_tokenizer = load_model(student, device=device, dtype=torch.float32)
-    chat = getattr(teacher_tokenizer, "chat_template", None) is not None
-    task = get_task(task if task is not None else ("gsm8k" if chat else None))
+    task = task_for(teacher_tokenizer, task)
+    chat = task.chat
     records = held_out_records(task, data)
     name = lambda model: Path(model).name if Path(model).exists() else str(model)  # noqa: E731
     return {

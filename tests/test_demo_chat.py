@@ -181,4 +181,12 @@ def test_labkit_eval_judges_a_chat_model_on_gsm8k_records(pair, capsys):
     out = capsys.readouterr().out
     assert re.search(r"accuracy: [\d.]+", out) and "problems: 2" in out
     assert "forced_think" not in out  # the lab's forced tags mean nothing to a chat task
-    assert main(["eval", str(app.paths[1]), "--data", "sample"]) == 2  # --data is GSM8K's; the sums have their own
+    # Without --task a chat model is judged on GSM8K, as `labkit demo` chooses; --data goes with GSM8K only.
+    assert main(["eval", str(app.paths[1]), "--data", "sample", "--problems", "2", "--k", "0"]) == 0
+    assert "problems: 2" in capsys.readouterr().out
+    assert main(["eval", str(app.paths[1]), "--task", "sums", "--data", "sample"]) == 2
+    # The lab's own tokenizer carries a plain chat template (for TRL's conversational paths): still the sums.
+    from labkit.models import build_model
+    from labkit.tasks import task_for
+
+    assert task_for(build_model("student-tiny")[1]).name == "sums" and task_for(pair[1][1]).name == "gsm8k"

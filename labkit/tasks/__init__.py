@@ -26,6 +26,7 @@ from datasets import Dataset
 
 from ..runtime import LabkitError
 from ..tokenizer import ALPHABET
+from ..tokenizer import CHAT_TEMPLATE as LAB_CHAT_TEMPLATE
 from .base import Task, check_task
 from .countdown import Countdown, Countdown4
 from .gsm8k import GSM8K
@@ -55,6 +56,7 @@ __all__ = [
     "completion",
     "get_task",
     "held_out_records",
+    "task_for",
     "load_split",
     "make_splits",
     "out_of_distribution_records",
@@ -196,6 +198,16 @@ def out_of_distribution_records(task: str | Task | None = None, problems: int = 
     variants = get_task(task).out_of_distribution()
     sizes = {"train": 0, "validation": 0, "test": problems}
     return {name: make_splits(variant, sizes=sizes, seed=seed)["test"] for name, variant in variants.items()}
+
+
+def task_for(tokenizer: object, task: str | Task | None = None) -> Task:
+    """`task` if given; else GSM8K for a chat model, else the sums. A chat model's tokenizer has a chat
+    template of its own; the lab's tokenizer has one too, a plain one (`tokenizer.CHAT_TEMPLATE`, for TRL's
+    conversational paths), which does not make its models chat models."""
+    if task is not None:
+        return get_task(task)
+    template = getattr(tokenizer, "chat_template", None)
+    return GSM8K() if template is not None and template != LAB_CHAT_TEMPLATE else get_task(None)
 
 
 def held_out_records(task: str | Task | None = None, data: str | None = None) -> list[dict]:
