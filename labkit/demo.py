@@ -67,6 +67,7 @@ MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
 MAX_ARENA_PROBLEMS = 200
 MAX_COMPLETION_CHARS = 10_000  # Reward tab input
+CHAT_PROMPT_CHARS = 400  # a typed word problem may be this long (a chat task's; known problems may be longer)
 MAX_SHOWN_ANSWER = 80  # characters of an answer in the Arena's list of wrong ones
 ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
 SEEDS = 2**64  # torch.Generator.manual_seed takes 0 to 2**64 - 1 and refuses larger seeds
@@ -216,8 +217,8 @@ def build_app(
     task: str | Task | None = None,
     teacher_name: str = "teacher",
     student_name: str = "student",
-    max_new_tokens_cap: int = 64,
-    max_prompt_chars: int = 64,
+    max_new_tokens_cap: int | None = None,
+    max_prompt_chars: int | None = None,
     batch_users: int = 64,
     stream_interval: float = 0.2,
 ) -> gr.Blocks:
@@ -231,6 +232,9 @@ def build_app(
     (`Task.record_of_prompt`), else it has no verdict. Each model reads what
     `Task.model_text` makes of a prompt: the prompt itself for the lab's tiny models,
     the task's conversation in that model's own chat template for chat models (GSM8K).
+
+    `max_prompt_chars` and `max_new_tokens_cap` default to the task's: 64 each for the lab's tasks; for a
+    chat task, `CHAT_PROMPT_CHARS` (or the longest known problem) and the task's `max_completion_length`.
 
     Compare sends the growing answers at most every `stream_interval` seconds (0:
     after every token). Up to `batch_users` Compare requests are answered at once,
@@ -247,6 +251,12 @@ def build_app(
     task = task_of(records, task)
     example = records[0]["prompt"]
     records_by_prompt = {r["prompt"]: r for r in records}
+    # The caps suit the task: a line of digits and a short answer for the lab's; for a chat task (GSM8K),
+    # sentences (every known problem fits) and the task's own answer length.
+    if max_prompt_chars is None:
+        max_prompt_chars = max(CHAT_PROMPT_CHARS, *(len(p) for p in records_by_prompt)) if task.chat else 64
+    if max_new_tokens_cap is None:
+        max_new_tokens_cap = task.max_completion_length if task.chat else 64
     models = ((teacher_name, teacher), (student_name, student))
     tokenizers = (tokenizer, tokenizer if student_tokenizer is None else student_tokenizer)
     # The longest typed prompt: digits, one token each in the lab's tokenizers (and Qwen's, SmolLM's), plus the

@@ -171,7 +171,7 @@ def load_pair(
     device: torch.device | str | None = None,
 ) -> dict:
     """What `build_app` needs to serve two models that are not a run's: {teacher, student, tokenizer,
-    student_tokenizer, records, task, teacher_name, student_name, max_prompt_chars, max_new_tokens_cap}.
+    student_tokenizer, records, task, teacher_name, student_name} (the app sizes its caps from the task).
 
     `teacher`, `student`: saved model folders or hub ids (`models.load_model`). Without `task`, chat
     models are served on GSM8K and the lab's own on the sums (`tasks.task_for`).
@@ -184,7 +184,6 @@ def load_pair(
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=torch.float32)
     student_model, student_tokenizer = load_model(student, device=device, dtype=torch.float32)
     task = task_for(teacher_tokenizer, task)
-    chat = task.chat
     records = held_out_records(task, data)
     name = lambda model: Path(model).name if Path(model).exists() else str(model)  # noqa: E731
     return {
@@ -196,7 +195,4 @@ def load_pair(
         "task": task,
         "teacher_name": name(teacher),
         "student_name": name(student),
-        # A chat model's answers are long and its problems are sentences; the lab's are a line of digits.
-        "max_prompt_chars": max(400, *(len(r["prompt"]) for r in records)) if chat else 64,  # as notebook 06's app
-        "max_new_tokens_cap": task.max_completion_length if chat else 64,
     }

@@ -160,8 +160,10 @@ def test_labkit_demo_serves_any_two_saved_models_on_their_task(pair, capsys):
     served = load_pair(teacher_path, student_path, data="sample", device="cpu")  # chat models: GSM8K by default
     assert isinstance(served["task"], GSM8K) and served["records"] == load_gsm8k("sample", split="test")
     assert served["tokenizer"] is not served["student_tokenizer"] and served["teacher_name"] == "teacher"
-    assert served["max_new_tokens_cap"] == GSM8K.max_completion_length
-    build_app(**{**served, "max_new_tokens_cap": NEW_TOKENS}).close(verbose=False)  # it builds
+    served_app = build_app(**served)  # it builds, its caps sized by the task (GSM8K: the task's answer length)
+    (slider,) = [c["props"] for c in served_app.config["components"] if c["props"].get("label") == "max new tokens"]
+    assert slider["maximum"] == GSM8K.max_completion_length
+    served_app.close(verbose=False)
     # Mistakes are one line each, before anything loads or serves.
     for argv in (
         ["demo", "--teacher", teacher_path],

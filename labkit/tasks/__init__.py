@@ -37,6 +37,7 @@ TASKS: dict[str, type[Task]] = {"sums": ColumnSums, "countdown": Countdown, "cou
 # Tasks whose problems come from a data set: known by name to `get_task` and to records, but not
 # generated (`labkit data`) nor trained from scratch (`labkit run`): the tiny models cannot spell them.
 DATA_TASKS: dict[str, type[Task]] = {"gsm8k": GSM8K}
+KNOWN_TASKS = {**TASKS, **DATA_TASKS}  # what `get_task` takes by name
 DEFAULT_TASK = "sums"
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = ColumnSums.split_sizes  # the sums' sizes, which most tasks share
@@ -77,12 +78,11 @@ def get_task(task: str | Task | None = None) -> Task:
     if isinstance(task, str) and ":" in task:
         return check_task(_import_task(task)())
     if isinstance(task, str):
-        known = {**TASKS, **DATA_TASKS}
-        if task not in known:
+        if task not in KNOWN_TASKS:
             raise LabkitError(
-                f"unknown task {task!r}; choose one of {', '.join(known)}, pass module:Class for your own, or a Task object"
+                f"unknown task {task!r}; choose one of {', '.join(KNOWN_TASKS)}, pass module:Class for your own, or a Task object"
             )
-        return known[task]()
+        return KNOWN_TASKS[task]()
     return check_task(task)
 
 
@@ -106,7 +106,7 @@ def _import_task(spec: str) -> type[Task]:
 
 def task_spec(task: Task) -> str:
     """What `get_task` needs to make `task` again: its name if registered, else `module:Class`."""
-    if {**TASKS, **DATA_TASKS}.get(task.name) is type(task):
+    if KNOWN_TASKS.get(task.name) is type(task):
         return task.name
     return f"{type(task).__module__}:{type(task).__qualname__}"
 
@@ -119,7 +119,7 @@ def task_of(records: list[dict], task: str | Task | None = None) -> Task:
     """
     named = records[0].get("task") if records else None
     if task is None:
-        if named is not None and named not in TASKS and named not in DATA_TASKS:
+        if named is not None and named not in KNOWN_TASKS:
             raise LabkitError(f"these records are of task {named!r}, which is not registered; pass task= (the Task object)")
         return get_task(named)
     chosen = get_task(task)
