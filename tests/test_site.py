@@ -99,6 +99,18 @@ def test_an_unknown_profile_fails_before_any_notebook_runs(tmp_path):
         book.execute("fast", tmp_path, log=lambda line: None)
 
 
+def _heading(driver) -> str:
+    """The page's first heading, once the page has loaded and has one (up to 30 s)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def loaded(d):
+        return d.execute_script("return document.readyState") == "complete" and d.find_elements(
+            "css selector", "article.bd-article h1"
+        )
+
+    return WebDriverWait(driver, 30).until(loaded)[0].text
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     book.find_jupyter_book() is None and not os.environ.get("LABKIT_REQUIRE_BOOK"),
@@ -123,9 +135,11 @@ def test_the_book_builds_in_the_quick_profile_and_reads_in_a_browser(tmp_path, m
     owner, name = repository()
     page = "notebooks/02_grpo_from_scratch"
     with headless_chromium() as driver:
-        driver.get(index.as_uri())  # index.html forwards to the README's page
+        # index.html forwards to the README's page by a refresh, which can still be loading when get() returns
+        # (CI once found the URL changed and the page empty), so each page is waited for by its heading.
+        driver.get(index.as_uri())
+        assert _heading(driver).startswith("labkit")
         assert driver.current_url.endswith("/README.html")
-        assert driver.find_element("css selector", "article.bd-article h1").text.startswith("labkit")
         sidebar = [a.get_attribute("href") for a in driver.find_elements("css selector", "nav.bd-links a")]
         for notebook in NOTEBOOKS:
             assert any(href.endswith(f"notebooks/{notebook[:-6]}.html") for href in sidebar), notebook
@@ -134,7 +148,7 @@ def test_the_book_builds_in_the_quick_profile_and_reads_in_a_browser(tmp_path, m
         driver.save_screenshot(str(tmp_path / "index.png"))
 
         driver.get((index.parent / f"{page}.html").as_uri())
-        assert "GRPO from scratch" in driver.find_element("css selector", "article.bd-article h1").text
+        assert "GRPO from scratch" in _heading(driver)
         outputs = driver.find_elements("css selector", "article.bd-article .cell_output")
         assert len(outputs) >= 5 and any(output.text.strip() for output in outputs)  # executed, printed
         figures = driver.find_elements("css selector", "article.bd-article .cell_output img")
