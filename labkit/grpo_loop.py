@@ -31,7 +31,7 @@ from .evaluate import evaluate
 from .grpo import LOSS_TYPES, SCALES, _as_groups, _masked_mean, group_advantages, policy_loss, zero_std_fraction
 from .runtime import LabkitError, set_seed
 from .sampling import MAX_COMPLETION_LENGTH, generate_completions, per_token_logps
-from .tasks import Task, task_of, uses_scratchpad
+from .tasks import Task, task_of
 from .training import SCHEDULES, lr_multiplier, warmup_step_count
 
 RewardFunction = Callable[..., list[float]]
@@ -141,8 +141,9 @@ def train_grpo(
     With `output_dir`, a checkpoint is written there every `save_steps` steps,
     at the end, and on `KeyboardInterrupt`; `resume=True` continues from it.
     """
+    task = task_of(records, task)
     if reward_funcs is None:
-        reward_funcs = task_of(records, task).reward_funcs()
+        reward_funcs = task.reward_funcs()
     weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
     if len(weights) != len(reward_funcs):
         raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
@@ -176,7 +177,9 @@ def train_grpo(
     bar = tqdm(range(len(history), config.max_steps), desc="GRPO", disable=not progress, mininterval=1.0)
     try:
         for step in bar:
-            metrics = _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_funcs, names, weights, ref_model)
+            metrics = _grpo_step(
+                model, tokenizer, records, task, config, generator, optimizer, reward_funcs, names, weights, ref_model
+            )
             scheduler.step()
             metrics["step"] = step + 1
             metrics["learning_rate"] = scheduler.get_last_lr()[0]
@@ -241,15 +244,18 @@ def _length_by_outcome(lengths: torch.Tensor, correct: list[float] | None) -> di
     return {"completions/mean_length_correct": mean(right), "completions/mean_length_wrong": mean(~right)}
 
 
-def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_funcs, names, weights, ref_model) -> dict:
-    """One GRPO step: sample, score, advantages, `num_iterations` updates. Returns its metrics."""
+def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, reward_funcs, names, weights, ref_model) -> dict:
+    """One GRPO step: sample, score, advantages, `num_iterations` updates. Returns its metrics.
+
+    The model reads what `task.model_text` makes of each prompt: the prompt itself for the lab's tiny
+    models, the conversation in the model's chat template for a chat task (GSM8K on a hub model)."""
     start = time.perf_counter()
     rows = torch.randint(0, len(records), (config.prompts_per_step,), generator=generator).tolist()
     batch = [records[r] for r in rows]
     generation = generate_completions(
         model,
         tokenizer,
-        [r["prompt"] for r in batch],
+        [task.model_text(r["prompt"], tokenizer) for r in batch],
         num_generations=config.num_generations,
         temperature=config.temperature,
         max_new_tokens=config.max_completion_length,
@@ -279,7 +285,7 @@ def _grpo_step(model, tokenizer, records, config, generator, optimizer, reward_f
         "frac_reward_zero_std": zero_std_fraction(rewards, config.num_generations),
         "completions/mean_length": generation.lengths.float().mean().item(),
         **_length_by_outcome(generation.lengths, per_function.get("correctness_reward")),
-        "scratchpad_share": sum(uses_scratchpad(t) for t in generation.texts) / len(generation.texts),
+        "scratchpad_share": sum(task.shows_working(t) for t in generation.texts) / len(generation.texts),
         "entropy": _masked_mean(entropy.detach(), generation.completion_mask.float()).item(),
         "grad_norm": grad_norm,
         "step_seconds": time.perf_counter() - start,

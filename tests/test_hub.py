@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit.grpo_loop import GRPOLoopConfig, train_grpo
 from labkit.gsm8k import chat_prompt, load_gsm8k
 from labkit.hub import (
     HUB_SETTINGS,
@@ -19,6 +20,7 @@ from labkit.hub import (
 )
 from labkit.models import count_parameters, load_model
 from labkit.runtime import LabkitError
+from labkit.tasks import GSM8K
 from labkit.trl_setup import train_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,23 @@ def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
     assert all(f"rewards/{name}/mean" in logs[0] for name in ("gsm8k_correctness_reward", "gsm8k_format_reward"))
     metrics = evaluate_chat(model, tokenizer, load_gsm8k(SAMPLE, split="test")[:4], setting.max_completion_length)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["clipped_ratio"] <= 1.0
+
+
+def test_labkits_own_grpo_loop_gives_a_chat_model_its_conversation_and_judges_by_gsm8k(chat_models):
+    """labkit's loop (notebook 02's) on notebook 06's task: each prompt in the model's chat template, GSM8K's
+    rewards and its notion of showing working; the lab's tasks keep reading the bare prompt."""
+    model, tokenizer = load_model(chat_models[1])
+    records = load_gsm8k(SAMPLE, split="train")[:4]
+    config = GRPOLoopConfig(max_steps=2, prompts_per_step=1, num_generations=4, max_completion_length=8)
+    history = train_grpo(model, tokenizer, records, config)
+    task = GSM8K()
+    for step in history:
+        prompts = {sample["prompt"] for sample in step["samples"]}
+        assert len(prompts) == 1 and prompts <= {task.model_text(r["prompt"], tokenizer) for r in records}
+        assert next(iter(prompts)).endswith("<|im_start|>assistant\n")
+        assert {"rewards/correctness_reward/mean", "rewards/format_reward/mean"} <= set(step)
+        shown = [task.shows_working(sample["completion"]) for sample in step["samples"]]  # every completion: 1 prompt
+        assert step["scratchpad_share"] == sum(shown) / len(shown)
 
 
 def test_keep_traces_keeps_right_well_formed_distinct_samples_only():
