@@ -6,7 +6,7 @@
     final_number(text)               the model's final answer, read without `eval`, in bounded time
     gsm8k_correctness_reward         1.0 when final_number(completion) == the reference
     gsm8k_format_reward              1.0 when the completion ends with a "#### N" line
-    check_notes(text)                a process check: every <<a*b=c>> calculator note is right
+    check_notes(text)                a process check: every <<6*10=60>> calculator note is right
     (each reward is its `check_*` verdict, with the reason in words; `tasks.GSM8K` is the Task)
     write_sample(folder)             a small GSM8K-format set made up here, for offline runs
                                      (`load_gsm8k("sample")` reads it from data/gsm8k_sample)
@@ -23,6 +23,7 @@ import json
 import random
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -113,40 +114,114 @@ def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     return [1.0 if check_gsm8k_format(c).ok else 0.0 for c in completions]
 
 
-_NOTE = re.compile(
-    r"<<\s?(\d{1,12}(?:\.\d{1,6})?)\s?([-+*/])\s?(\d{1,12}(?:\.\d{1,6})?)\s?=\s?(-?\d{1,24}(?:\.\d{1,6})?)\s?>>", re.ASCII
-)
+_NOTE = re.compile(r"<<([^<>]{0,160})>>")
+_NOTE_TOKEN = re.compile(r"\s*(?:(\d{1,12}(?:\.\d{0,6})?|\.\d{1,6})|([-+*/()]))", re.ASCII)
+_NOTE_RESULT = re.compile(r"\s*(-?)\s*(\d{1,24}(?:\.(\d{1,6}))?|\.(\d{1,6}))\s*", re.ASCII)
 MAX_NOTES = 50
+MAX_NOTE_TOKENS = 40  # numbers, operators and brackets in one note's expression
+
+
+class _Malformed(ValueError):
+    """A calculator note that is not arithmetic this check reads."""
+
+
+def note_value(expression: str) -> Fraction:
+    """The exact value of a calculator note's left side: numbers (`12`, `0.8`, `.8`), + - * /, brackets and
+    a leading minus, as GSM8K writes them (`<<2*3*4=24>>`, `<<(12-2)*5=50>>`, `<<1200*.2=240>>`).
+
+    A small recursive-descent parser over at most `MAX_NOTE_TOKENS` tokens, exact in `Fraction`; never
+    `eval`. Raises ValueError for anything else (letters, `**`, a division by zero, unbalanced brackets).
+        expression := term (('+' | '-') term)*
+        term       := factor (('*' | '/') factor)*
+        factor     := number | '(' expression ')' | '-' factor
+    """
+    tokens, position = [], 0
+    while position < len(expression.rstrip()):
+        match = _NOTE_TOKEN.match(expression, position)
+        if match is None or len(tokens) >= MAX_NOTE_TOKENS:
+            raise _Malformed("not arithmetic")
+        tokens.append(Fraction(match[1]) if match[1] else match[2])
+        position = match.end()
+    at = 0
+
+    def peek() -> object:
+        return tokens[at] if at < len(tokens) else None
+
+    def take() -> object:
+        nonlocal at
+        at += 1
+        return tokens[at - 1] if at <= len(tokens) else None
+
+    def factor(depth: int) -> Fraction:
+        token = take()
+        if isinstance(token, Fraction):
+            return token
+        if token == "-" and depth < MAX_NOTE_TOKENS:
+            return -factor(depth + 1)
+        if token == "(" and depth < MAX_NOTE_TOKENS:
+            value = sum_of(depth + 1)
+            if take() != ")":
+                raise _Malformed("unbalanced brackets")
+            return value
+        raise _Malformed("a number was expected")
+
+    def term(depth: int) -> Fraction:
+        value = factor(depth)
+        while peek() in ("*", "/"):
+            operator, right = take(), factor(depth)
+            if operator == "/" and right == 0:
+                raise _Malformed("divides by zero")
+            value = value * right if operator == "*" else value / right
+        return value
+
+    def sum_of(depth: int) -> Fraction:
+        value = term(depth)
+        while peek() in ("+", "-"):
+            value = value + term(depth) if take() == "+" else value - term(depth)
+        return value
+
+    value = sum_of(0)
+    if at != len(tokens):
+        raise _Malformed("text after the arithmetic")
+    return value
 
 
 def check_notes(completion: Any) -> Verdict:
-    """Is every GSM8K calculator note `<<a op b=c>>` (op one of + - * /) arithmetically right? And why (not).
+    """Is every GSM8K calculator note `<<expression=result>>` arithmetically right? And why (not).
 
     A process check, like `rewards.check_steps` for the sums: a final number can be right by luck
-    while the working is nonsense. Passes when there are no notes (hub models rarely write them);
-    fails for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over 8,000
-    characters. Exact (Fraction), no `eval`.
+    while the working is nonsense. The expression is read by `note_value` (exact, no `eval`); the
+    result may be rounded to the digits it writes, as GSM8K's own notes are (`<<100/3=33.33>>`:
+    within half a unit of its last digit). Passes when there are no notes (hub models rarely write
+    them); fails for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over
+    8,000 characters.
     """
-    from fractions import Fraction
-
     text = completion_text(completion)
     if len(text) > 2 * MAX_SCAN_CHARS:  # longer than any trace worth keeping: not read
         return Verdict(False, f"longer than {2 * MAX_SCAN_CHARS:,} characters: not read")
-    notes, opened = _NOTE.findall(text), text.count("<<")
+    opened = text.count("<<")
     if opened > MAX_NOTES:
         return Verdict(False, f"more than {MAX_NOTES} calculator notes")
+    notes = _NOTE.findall(text)
     if opened != len(notes):
-        return Verdict(False, "a calculator note is not of the form <<a*b=c>>")
+        return Verdict(False, "a calculator note is not closed by >> within 160 characters (or holds another <<)")
     if not notes:
         return Verdict(True, "no calculator notes, nothing to check")
-    for a, op, b, c in notes:
-        x, y, z = Fraction(a), Fraction(b), Fraction(c)
-        if op == "/" and y == 0:
-            return Verdict(False, f"<<{a}{op}{b}={c}>> divides by zero")
-        value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else None}[op]
-        if value != z:
-            return Verdict(False, f"<<{a}{op}{b}={c}>> is wrong")
-    return Verdict(True, f"all {len(notes)} calculator note{'s' if len(notes) > 1 else ''} add up")
+    for note in notes:
+        shown = f"<<{note[:40]}{'...' if len(note) > 40 else ''}>>"
+        expression, equals, written = note.rpartition("=")
+        result = _NOTE_RESULT.fullmatch(written)
+        if not equals or result is None:
+            return Verdict(False, f"{shown} is not of the form <<arithmetic=number>>")
+        try:
+            value = note_value(expression)
+        except _Malformed as why:
+            return Verdict(False, f"{shown} is not arithmetic this check reads ({why})")
+        decimals = len(result[3] or result[4] or "")
+        stated = Fraction(result[2]) * (-1 if result[1] else 1)
+        if abs(value - stated) > Fraction(1, 2 * 10**decimals):
+            return Verdict(False, f"{shown} is wrong")
+    return Verdict(True, f"all {len(notes)} calculator notes add up" if len(notes) > 1 else "its one calculator note adds up")
 
 
 def notes_add_up(completion: Any) -> bool:

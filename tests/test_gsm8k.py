@@ -121,6 +121,14 @@ def test_prompt_and_clipped_ratio():
         ("<<2There are 7=588>>", False),  # malformed
         ("<<5/0=0>>", False),
         ("<<1+1=2>>" * 60, False),  # past MAX_NOTES
+        # GSM8K's own notes: several operands, brackets, a leading dot, a minus, results rounded as written
+        ("<<2*3*4=24>> <<(12-2)*5=50>> <<1200*.2=240>> <<5-(-2)=7>>", True),
+        ("<<100/3=33.33>> and <<100/3=33>>", True),
+        ("<<100/3=33.4>>", False),  # not 100/3 to the digits it writes
+        ("<<2+3*4=20>>", False),  # the order of operations holds
+        ("<<2**3=8>>", False),  # not arithmetic this check reads: never eval'd
+        ("<<(1+2=3>>", False),
+        ("<<1+1>>", False),  # no result
     ],
 )
 def test_calculator_notes_are_checked_exactly(text, sound):
@@ -131,4 +139,6 @@ def test_notes_check_is_bounded_on_hostile_text():
     start = time.process_time()
     assert notes_add_up("<<" + "1" * 1_000_000 + "+1=2>>") is False
     assert notes_add_up("<<1+1=2>>" + "<" * 1_000_000) is False
+    assert notes_add_up("<<" + "(" * 10_000 + "1=1>>") is False  # deep brackets: refused by length, no recursion
+    assert notes_add_up("<<" + "-" * 150 + "1=1>>") is False  # past the tokens a note may hold
     assert time.process_time() - start < 2.0

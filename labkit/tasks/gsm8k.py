@@ -4,7 +4,7 @@ The rules are `labkit.gsm8k`'s, the same ones `GSM8K`'s rewards pay in notebook 
 
     check_answer   the final number (after '####', else <answer>, \\boxed{} or the last number) is the reference
     check_format   the last line is '#### N', as the system prompt asks
-    check_steps    every <<a*b=c>> calculator note adds up (GSM8K's process check)
+    check_steps    every <<6*10=60>> calculator note adds up (GSM8K's process check)
     messages       the system prompt and the question: chat models read it in their own template
 
 Its problems come from `gsm8k.load_gsm8k` (the hub's openai/gsm8k, or a local copy such as
@@ -33,8 +33,9 @@ after a system prompt that asks it to reason step by step and end with a line `#
   `<answer>`, else in `\\boxed{}`, else the last number near the end; `72`, `72.00` and `$72` all count as
   72. Nothing is evaluated.
 - *format*: is the last line `#### N`, as asked?
-- *steps*: does every calculator note `<<6*10=60>>` (GSM8K's way of showing a calculation, `a op b=c`) add
-  up? A note of any other form counts as wrong; an answer without notes has none to check. In notebook 06
+- *steps*: does every calculator note `<<6*10=60>>` (GSM8K's way of showing a calculation: numbers, + - * /
+  and brackets, then `=` and the result, which may be rounded to the digits it writes) add up? A note of any
+  other form counts as wrong; nothing in it is evaluated as code; an answer without notes has none to check. In notebook 06
   this is not a GRPO reward (GRPO pays correctness and format): it filters the traces the student learns from.
 
 The app judges its own test problems: a problem you type gets answers, but no verdict.
