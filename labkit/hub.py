@@ -56,7 +56,7 @@ class HubSetting:
     num_generations: int = 8  # completions a prompt (TRL's name)
     prompts_per_step: int = 8  # prompts a step: TRL's per_device_train_batch_size is this x num_generations
     max_steps: int = 100  # GRPO steps
-    learning_rate: float = 1e-6  # TRL's default for pretrained models
+    learning_rate: float = 1e-6  # TRL's default for pretrained models (a LoRA adapter: LORA_LEARNING_RATE)
     lora: bool = False  # train a LoRA adapter (peft) instead of every weight
     lora_r: int = 16
     use_vllm: bool = True  # generate with vLLM (colocate mode) when it is installed and CUDA is there
@@ -66,6 +66,8 @@ class HubSetting:
     sft_learning_rate: float = 2e-5
     instruct_sft_steps: int = 0  # offline only: SFT of the tiny models on the reference solutions
 
+
+LORA_LEARNING_RATE = 1e-5  # an adapter starts at zero and has few weights: it needs a larger step than full fine-tuning
 
 HUB_SETTINGS: dict[str, HubSetting] = {
     "offline": HubSetting(
@@ -100,17 +102,23 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         teacher="Qwen/Qwen2.5-0.5B-Instruct",
         student="HuggingFaceTB/SmolLM2-135M-Instruct",
         data="openai/gsm8k",
-        expects="a free Colab T4 (16 GB): LoRA, 4 completions a prompt; time not yet measured",
+        expects="a free Colab T4 (16 GB): LoRA, float32, 4 completions a prompt; time not yet measured",
         num_generations=4,
         prompts_per_step=4,
         lora=True,
-        learning_rate=1e-5,
+        learning_rate=LORA_LEARNING_RATE,
+        use_vllm=False,  # vLLM would run Qwen2.5 in fp16 on a T4 (no bf16 there), where it overflows (see `precision`)
     ),
 }
 
-# The offline stand-ins: Llama-shaped like the hub's small models; the student about 5% of the teacher.
+# The offline stand-ins, shaped as the real pair: the teacher a Qwen2 (Qwen2.5's architecture: biases on the
+# query, key and value projections, fewer key-value heads than query heads), the student a Llama (SmolLM2's),
+# about 5% of the teacher's parameters.
+CHAT_ARCHITECTURES = {"chat-teacher": "qwen2", "chat-student": "llama"}
 CHAT_SIZES = {
-    "chat-teacher": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
+    "chat-teacher": dict(
+        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384
+    ),
     "chat-student": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96),
 }
 CHAT_TEMPLATE = (
@@ -160,13 +168,24 @@ def chat_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
 
 
 def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int = 0) -> Path:
-    """Build a tiny chat model of `size` (CHAT_SIZES), its tokenizer learned from `corpus`, saved as a hub model folder."""
+    """Build a tiny chat model of `size` (CHAT_SIZES, in its CHAT_ARCHITECTURES), its tokenizer learned from
+    `corpus`, saved as a hub model folder."""
     if size not in CHAT_SIZES:
         raise LabkitError(f"unknown chat model size {size!r}; choose one of {', '.join(CHAT_SIZES)}")
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
     from .models import llama_config, new_model, save_model
+    from .runtime import set_seed
 
     tokenizer = chat_tokenizer(corpus)
-    model = new_model(llama_config(tokenizer, CHAT_SIZES[size], max_position_embeddings=1024), tokenizer, seed)
+    config = llama_config(tokenizer, CHAT_SIZES[size], max_position_embeddings=1024)
+    if CHAT_ARCHITECTURES[size] == "llama":
+        return save_model(new_model(config, tokenizer, seed), tokenizer, folder)
+    fields = ("vocab_size", "max_position_embeddings", "tie_word_embeddings", "pad_token_id", "eos_token_id", "bos_token_id")
+    qwen2 = Qwen2Config(**{name: getattr(config, name) for name in fields}, **CHAT_SIZES[size])
+    set_seed(seed)
+    model = Qwen2ForCausalLM(qwen2)
+    model.generation_config.pad_token_id, model.generation_config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
     return save_model(model, tokenizer, folder)
 
 
@@ -208,13 +227,13 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
 
 
 def precision() -> dict:
-    """Mixed precision for TRL's trainers: bf16 on a GPU that has it natively, fp16 on one that does not
-    (a T4), none on a CPU. The weights stay float32 (load them so: `load_model(..., dtype=torch.float32)`):
-    in bf16 weights an update of 1e-6 rounds away, and the run learns nothing."""
-    if not torch.cuda.is_available():
-        return {"bf16": False, "fp16": False}
-    native = torch.cuda.is_bf16_supported(including_emulation=False)
-    return {"bf16": native, "fp16": not native}
+    """Mixed precision for TRL's trainers: bf16 on a GPU that has it natively; none (float32) on a CPU or
+    on a GPU without bf16 (a T4). Not fp16 there: Qwen2 and Qwen2.5 were trained in bf16, and in fp16 their
+    activations overflow (NaN logits, answers of "!!!!": QwenLM/Qwen3 issues 761 and 868). The weights
+    stay float32 in every case (load them so: `load_model(..., dtype=torch.float32)`): in bf16 weights an
+    update of 1e-6 rounds away, and the run learns nothing."""
+    native = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return {"bf16": native, "fp16": False}
 
 
 def vllm_available() -> bool:
@@ -222,8 +241,8 @@ def vllm_available() -> bool:
 
 
 def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides):
-    """TRL's `GRPOConfig` for the setting: mixed precision and activation checkpointing on a GPU (a
-    0.5B model's logits over 64 rows of 600 tokens do not fit otherwise), vLLM colocated when it is there."""
+    """TRL's `GRPOConfig` for the setting: mixed precision (`precision`) and activation checkpointing on a
+    GPU (64 rows of 600 tokens through a 0.5B model's 24 layers), vLLM colocated when it is there."""
     from trl import GRPOConfig
 
     from .trl_setup import checkpointing_field, cpu_safe_settings, make_config
@@ -243,6 +262,11 @@ def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides)
             "vllm_mode": "colocate",
         }
     )
+    if setting.lora and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        # PEFT under ZeRO-3 needs reentrant checkpointing (trl issue 2514). TRL forces it by writing the old
+        # field name, gradient_checkpointing_kwargs, after the config is built, which transformers 5 no
+        # longer reads; so it is set here, under the name this TRL's config has.
+        settings[f"{checkpointing_field(GRPOConfig)}_kwargs"] = {"use_reentrant": True}
     return make_config(GRPOConfig, {**settings, **overrides})
 
 

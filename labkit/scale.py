@@ -3,7 +3,7 @@
     python -m labkit.scale --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct            # one GPU
     accelerate launch --config_file configs/accelerate/zero2.yaml -m labkit.scale \\
         --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct [--use-vllm] [--vllm-mode colocate|server] [--lora]
-    python -m labkit.scale --task sums --model teacher --max-steps 20                  # the lab's own task, CPU
+    python -m labkit.scale --task sums --max-steps 20      # the lab's own task, CPU: runs/default's warmed-up teacher
 
 labkit schedules nothing itself: accelerate starts the processes (DDP or DeepSpeed, from
 the config file), TRL shards the batch and samples (with vLLM when asked). This module
@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,7 +28,10 @@ from .runtime import LabkitError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit.scale", description="GRPO with TRL, on one process or many.")
     parser.add_argument("--task", choices=("gsm8k", "sums"), default="gsm8k")
-    parser.add_argument("--model", default=None, help="hub id or folder (gsm8k), or a tiny size / folder (sums)")
+    parser.add_argument(
+        "--model", default=None,
+        help="hub id or folder (gsm8k); for sums a saved folder (default: runs/default/teacher_base, after `labkit run`)",
+    )  # fmt: skip
     parser.add_argument("--setting", default="real", help="hub setting for gsm8k: offline | real | t4 (labkit.hub)")
     parser.add_argument("--data", default=None, help="GSM8K hub id or local folder (default: the setting's)")
     parser.add_argument("--max-steps", type=int, default=None)
@@ -35,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-generations", type=int, default=None)
     parser.add_argument("--max-completion-length", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft)")
+    parser.add_argument("--lora", action="store_true", help="gsm8k: train a LoRA adapter (peft; learning rate 1e-5 by default)")
     parser.add_argument(
         "--use-vllm", action=argparse.BooleanOptionalAction, default=None,
         help="sample with vLLM (needs vLLM and a GPU); default for gsm8k: when installed; --no-use-vllm: never",
@@ -63,6 +67,9 @@ def build_trainer(args: argparse.Namespace):
         from .tasks import read_records
         from .trl_grpo import grpo_trainer
 
+        if args.lora:
+            raise LabkitError("--lora is for --task gsm8k: the lab's tiny models train every weight")
+
         config = GRPOLoopConfig(seed=args.seed)
         changes = {
             "max_steps": args.max_steps,
@@ -72,16 +79,38 @@ def build_trainer(args: argparse.Namespace):
             "learning_rate": args.learning_rate,
         }
         config = _given(config, changes)
-        model, tokenizer = load_model(args.model or "teacher")
+        model, tokenizer = load_model(_sums_model(args.model))
         if args.use_vllm:
             _require_vllm()
+            if not Path(model.name_or_path).is_dir():  # vLLM loads the model by its path
+                raise LabkitError("--use-vllm needs --model to be a saved folder (vLLM loads it from there)")
             overrides.update(use_vllm=True, vllm_mode=args.vllm_mode)
         return grpo_trainer(model, tokenizer, read_records("train"), config=config, **overrides)
 
     from .gsm8k import load_gsm8k
-    from .hub import get_hub_setting, gsm8k_grpo_trainer
+    from .hub import gsm8k_grpo_trainer, prepare_models
+    from .pipeline import default_runs_dir
+
+    setting = gsm8k_setting(args)
+    if args.use_vllm:
+        _require_vllm()
+    if setting.name == "offline" and args.model is None:  # the stand-in chat models, made once
+        setting = dataclasses.replace(setting, teacher=prepare_models(setting, default_runs_dir() / "hub-offline")[0])
+    # float32 weights, mixed precision in the trainer: in bf16 weights an update of 1e-6 rounds away.
+    model, tokenizer = load_model(setting.teacher, dtype=torch.float32)
+    records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
+    overrides["vllm_mode"] = args.vllm_mode
+    return gsm8k_grpo_trainer(model, tokenizer, records, setting, **overrides)
+
+
+def gsm8k_setting(args: argparse.Namespace):
+    """The hub setting (`labkit.hub.HUB_SETTINGS`) with what the command line gave. `--lora` on a setting
+    that trains every weight also takes the LoRA learning rate, unless `--learning-rate` is given: at full
+    fine-tuning's 1e-6 an adapter, which starts at zero, barely moves."""
+    from .hub import LORA_LEARNING_RATE, get_hub_setting
 
     setting = get_hub_setting(args.setting)
+    lora_rate = LORA_LEARNING_RATE if args.lora and not setting.lora else None
     changes = {
         "teacher": args.model,
         "data": args.data,
@@ -89,18 +118,28 @@ def build_trainer(args: argparse.Namespace):
         "prompts_per_step": args.prompts_per_step,
         "num_generations": args.num_generations,
         "max_completion_length": args.max_completion_length,
-        "learning_rate": args.learning_rate,
+        "learning_rate": args.learning_rate or lora_rate,
         "lora": args.lora or None,
         "use_vllm": args.use_vllm,
     }
-    setting = _given(setting, changes)
-    if args.use_vllm:
-        _require_vllm()
-    # float32 weights, mixed precision in the trainer: in bf16 weights an update of 1e-6 rounds away.
-    model, tokenizer = load_model(setting.teacher, dtype=torch.float32)
-    records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
-    overrides["vllm_mode"] = args.vllm_mode
-    return gsm8k_grpo_trainer(model, tokenizer, records, setting, **overrides)
+    return _given(setting, changes)
+
+
+def _sums_model(name: str | None) -> str:
+    """The model GRPO starts from on the sums: a saved folder, by default the lab's warmed-up teacher. A bare
+    size (`teacher`) is a new, untrained model: every reward in every group is 0 and GRPO learns nothing (the
+    cold start of notebook 03b), so it is taken only when asked for, with a warning."""
+    from .models import MODEL_CONFIGS
+    from .pipeline import default_run_dir
+
+    if name is None:
+        warmed = default_run_dir("default") / "teacher_base"
+        if not (warmed / "config.json").exists():
+            raise LabkitError(f"no warmed-up teacher at {warmed}; run `labkit run` first, or pass --model FOLDER")
+        return str(warmed)
+    if name in MODEL_CONFIGS and not Path(name).exists():
+        print(f"labkit.scale: warning: {name!r} is a new, untrained model; its rewards will all be 0 (notebook 03b)")
+    return name
 
 
 def _require_vllm() -> None:
@@ -127,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     start = time.perf_counter()
     trainer.train()
-    trainer.save_model(args.output_dir)  # with --lora: the adapter only (peft's merge_and_unload makes a plain model)
+    trainer.save_model(args.output_dir)  # with LoRA: the adapter only (peft's merge_and_unload makes a plain model)
     if trainer.accelerator.is_main_process:
         logs = [log for log in trainer.state.log_history if "reward" in log]
         last = logs[-1] if logs else {}
-        what = "the LoRA adapter" if args.lora else "the model"
+        what = "the LoRA adapter" if hasattr(trainer.model, "peft_config") else "the model"
         print(
             f"labkit.scale: {trainer.state.global_step} steps in {time.perf_counter() - start:.1f}s, "
             f"last reward {last.get('reward', float('nan')):.3f}, {what} saved to {args.output_dir}"

@@ -11,12 +11,15 @@ from labkit.grpo_loop import GRPOLoopConfig, train_grpo
 from labkit.gsm8k import chat_prompt, load_gsm8k
 from labkit.hub import (
     HUB_SETTINGS,
+    LORA_LEARNING_RATE,
     distill_student,
     evaluate_chat,
     get_hub_setting,
+    grpo_config,
     gsm8k_grpo_trainer,
     keep_traces,
     make_chat_model,
+    precision,
 )
 from labkit.models import count_parameters, load_model
 from labkit.runtime import LabkitError
@@ -46,6 +49,9 @@ def test_a_saved_chat_model_loads_with_from_pretrained_and_its_chat_template(cha
     assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
     assert tokenizer.decode(tokenizer(text, add_special_tokens=False).input_ids) == text  # any text round-trips
     assert count_parameters(student) <= count_parameters(teacher) / 10
+    # Shaped as the real pair: Qwen2.5's architecture (q/k/v biases, grouped key-value heads), SmolLM2's Llama.
+    assert (type(teacher).__name__, type(student).__name__) == ("Qwen2ForCausalLM", "LlamaForCausalLM")
+    assert teacher.config.num_key_value_heads < teacher.config.num_attention_heads
 
 
 def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
@@ -118,6 +124,7 @@ def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 process(es)" in result.stdout and "2 steps" in result.stdout
+    assert "'teacher' is a new, untrained model" in result.stdout  # asked for by name: run, with a warning
     assert (tmp_path / "sums" / "model.safetensors").exists()
     env_offline = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
@@ -137,4 +144,43 @@ def test_lora_trains_only_the_adapter_and_merges_back_into_a_plain_model(chat_mo
     assert trainable and all("lora_" in name for name in trainable)
     train_with(trainer)
     merged = trainer.model.merge_and_unload()
-    assert type(merged).__name__ == "LlamaForCausalLM" and set(dict(merged.named_parameters())) == set(base)
+    assert type(merged).__name__ == "Qwen2ForCausalLM" and set(dict(merged.named_parameters())) == set(base)
+
+
+def test_scale_fails_early_on_settings_that_cannot_work_and_gives_lora_its_own_learning_rate(tmp_path, monkeypatch):
+    from labkit.scale import _parser, build_trainer, gsm8k_setting
+
+    def error(*argv: str) -> str:
+        with pytest.raises(LabkitError) as raised:
+            build_trainer(_parser().parse_args(list(argv)))
+        return str(raised.value)
+
+    assert "--lora is for --task gsm8k" in error("--task", "sums", "--lora")
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path))  # no `labkit run` made here: no warmed-up teacher
+    assert "run `labkit run` first, or pass --model FOLDER" in error("--task", "sums")
+
+    def setting(*argv: str):
+        return gsm8k_setting(_parser().parse_args(["--task", "gsm8k", *argv]))
+
+    assert setting().learning_rate == HUB_SETTINGS["real"].learning_rate and not setting().lora
+    assert setting("--lora").lora and setting("--lora").learning_rate == LORA_LEARNING_RATE
+    assert setting("--lora", "--learning-rate", "3e-6").learning_rate == 3e-6  # what was asked for wins
+    assert setting("--setting", "t4").learning_rate == LORA_LEARNING_RATE
+
+
+def test_gpu_precision_never_fp16_and_lora_under_zero3_gets_reentrant_checkpointing(monkeypatch):
+    import torch
+
+    assert precision() == {"bf16": False, "fp16": False}  # a CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    assert precision() == {"bf16": False, "fp16": False}  # a T4: float32, since Qwen2.5 overflows in fp16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert precision() == {"bf16": True, "fp16": False}
+    monkeypatch.undo()
+
+    lora = dataclasses.replace(get_hub_setting("offline"), lora=True)
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    assert grpo_config(lora).activation_checkpointing_kwargs == {"use_reentrant": True}
+    assert not grpo_config(get_hub_setting("offline")).activation_checkpointing_kwargs  # full fine-tuning: TRL's default
+    assert not HUB_SETTINGS["t4"].use_vllm  # vLLM would run Qwen2.5 in fp16 on a T4
