@@ -184,3 +184,20 @@ def test_gpu_precision_never_fp16_and_lora_under_zero3_gets_reentrant_checkpoint
     assert grpo_config(lora).activation_checkpointing_kwargs == {"use_reentrant": True}
     assert not grpo_config(get_hub_setting("offline")).activation_checkpointing_kwargs  # full fine-tuning: TRL's default
     assert not HUB_SETTINGS["t4"].use_vllm  # vLLM would run Qwen2.5 in fp16 on a T4
+
+
+def test_lora_with_reentrant_checkpointing_still_gives_the_adapter_gradients(chat_models):
+    """What `grpo_config` asks for under ZeRO-3 with LoRA (reentrant activation checkpointing), on the CPU:
+    every adapter matrix still gets a gradient through the checkpointed layers of the Qwen2 stand-in."""
+
+    model, tokenizer = load_model(chat_models[0])
+    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=1, lora=True, lora_r=4)
+    checkpointing = {"activation_checkpointing": True, "activation_checkpointing_kwargs": {"use_reentrant": True}}
+    trainer = gsm8k_grpo_trainer(model, tokenizer, load_gsm8k(SAMPLE, split="train")[:4], setting, **checkpointing)
+    peft_model = trainer.model
+    peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=trainer.args.activation_checkpointing_kwargs)
+    peft_model.train()
+    ids = tokenizer(["Ava has 3 apples and buys 5 more."], return_tensors="pt")
+    peft_model(**ids).logits.float().pow(2).mean().backward()
+    adapter = [p for name, p in peft_model.named_parameters() if "lora_B" in name]
+    assert adapter and all(p.grad is not None and p.grad.abs().sum() > 0 for p in adapter)
