@@ -115,7 +115,7 @@ def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
 
 
 _NOTE = re.compile(r"<<([^<>]{0,160})>>")
-_NOTE_TOKEN = re.compile(r"\s*(?:(\d{1,12}(?:\.\d{0,6})?|\.\d{1,6})|([-+*/()]))", re.ASCII)
+_NOTE_TOKEN = re.compile(r"\s*(?:(\d{1,12}(?:\.\d{0,6})?|\.\d{1,6})|(//|[-+*/()]))", re.ASCII)
 _NOTE_RESULT = re.compile(r"\s*(-?)\s*(\d{1,24}(?:\.(\d{1,6}))?|\.(\d{1,6}))\s*", re.ASCII)
 MAX_NOTES = 50
 MAX_NOTE_TOKENS = 40  # numbers, operators and brackets in one note's expression
@@ -126,14 +126,15 @@ class _Malformed(ValueError):
 
 
 def note_value(expression: str) -> Fraction:
-    """The exact value of a calculator note's left side: numbers (`12`, `0.8`, `.8`), + - * /, brackets and
-    a leading minus, as GSM8K writes them (`<<2*3*4=24>>`, `<<(12-2)*5=50>>`, `<<1200*.2=240>>`).
+    """The exact value of a calculator note's left side: numbers (`12`, `0.8`, `.8`), + - * / and // (floor
+    division), brackets and a leading sign, as GSM8K writes them (`<<2*3*4=24>>`, `<<(12-2)*5=50>>`,
+    `<<1200*.2=240>>`, `<<+30+46=76>>`, `<<560//10=56>>`).
 
     A small recursive-descent parser over at most `MAX_NOTE_TOKENS` tokens, exact in `Fraction`; never
     `eval`. Raises ValueError for anything else (letters, `**`, a division by zero, unbalanced brackets).
         expression := term (('+' | '-') term)*
-        term       := factor (('*' | '/') factor)*
-        factor     := number | '(' expression ')' | '-' factor
+        term       := factor (('*' | '/' | '//') factor)*
+        factor     := number | '(' expression ')' | ('-' | '+') factor
     """
     tokens, position = [], 0
     while position < len(expression.rstrip()):
@@ -156,8 +157,8 @@ def note_value(expression: str) -> Fraction:
         token = take()
         if isinstance(token, Fraction):
             return token
-        if token == "-" and depth < MAX_NOTE_TOKENS:
-            return -factor(depth + 1)
+        if token in ("-", "+") and depth < MAX_NOTE_TOKENS:
+            return -factor(depth + 1) if token == "-" else factor(depth + 1)
         if token == "(" and depth < MAX_NOTE_TOKENS:
             value = sum_of(depth + 1)
             if take() != ")":
@@ -167,11 +168,11 @@ def note_value(expression: str) -> Fraction:
 
     def term(depth: int) -> Fraction:
         value = factor(depth)
-        while peek() in ("*", "/"):
+        while peek() in ("*", "/", "//"):
             operator, right = take(), factor(depth)
-            if operator == "/" and right == 0:
+            if operator != "*" and right == 0:
                 raise _Malformed("divides by zero")
-            value = value * right if operator == "*" else value / right
+            value = value * right if operator == "*" else value / right if operator == "/" else Fraction(value // right)
         return value
 
     def sum_of(depth: int) -> Fraction:
@@ -190,9 +191,10 @@ def check_notes(completion: Any) -> Verdict:
     """Is every GSM8K calculator note `<<expression=result>>` arithmetically right? And why (not).
 
     A process check, like `rewards.check_steps` for the sums: a final number can be right by luck
-    while the working is nonsense. The expression is read by `note_value` (exact, no `eval`); the
-    result may be rounded to the digits it writes, as GSM8K's own notes are (`<<100/3=33.33>>`:
-    within half a unit of its last digit). Passes when there are no notes (hub models rarely write
+    while the working is nonsense. The expression is read by `note_value` (exact, no `eval`), and the
+    result must be exact; only a value with no exact decimal of 6 digits or fewer (100/3) may be written
+    rounded to the digits the note shows (`<<100/3=33.33>>`: within half a unit of its last digit).
+    Every readable note in GSM8K's own 8,792 solutions is exact. Passes when there are no notes (hub models rarely write
     them); fails for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over
     8,000 characters.
     """
@@ -219,7 +221,8 @@ def check_notes(completion: Any) -> Verdict:
             return Verdict(False, f"{shown} is not arithmetic this check reads ({why})")
         decimals = len(result[3] or result[4] or "")
         stated = Fraction(result[2]) * (-1 if result[1] else 1)
-        if abs(value - stated) > Fraction(1, 2 * 10**decimals):
+        exact_decimal = (value * 10**6).denominator == 1  # then it can be written exactly, and must be
+        if value != stated and (exact_decimal or abs(value - stated) > Fraction(1, 2 * 10**decimals)):
             return Verdict(False, f"{shown} is wrong")
     return Verdict(True, f"all {len(notes)} calculator notes add up" if len(notes) > 1 else "its one calculator note adds up")
 

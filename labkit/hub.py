@@ -189,6 +189,14 @@ def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int 
     return save_model(model, tokenizer, folder)
 
 
+def _model_type(path: Path) -> str | None:
+    """The `model_type` a saved model folder's config.json names (None: no saved model there)."""
+    import json
+
+    config = path / "config.json"
+    return json.loads(config.read_text()).get("model_type") if config.exists() else None
+
+
 def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     """(teacher, student) names `load_model` takes: hub ids as they are; offline, folders made here once.
 
@@ -213,7 +221,7 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     names = []
     for size in (setting.teacher, setting.student):
         path = Path(folder) / size
-        if not (path / "config.json").exists():
+        if _model_type(path) != CHAT_ARCHITECTURES[size]:  # not made yet, or made before the stand-ins changed shape
             make_chat_model(size, path, corpus)
             model, tokenizer = load_model(path)
             budget = DistillConfig(max_steps=setting.instruct_sft_steps, batch_size=32, learning_rate=3e-3)

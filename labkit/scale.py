@@ -79,11 +79,12 @@ def build_trainer(args: argparse.Namespace):
             "learning_rate": args.learning_rate,
         }
         config = _given(config, changes)
-        model, tokenizer = load_model(_sums_model(args.model))
+        name = _sums_model(args.model)
+        if args.use_vllm and not (Path(name) / "config.json").exists():  # vLLM loads the model from its folder
+            raise LabkitError("--use-vllm needs --model to be a saved model folder (vLLM loads it from there)")
+        model, tokenizer = load_model(name)
         if args.use_vllm:
             _require_vllm()
-            if not Path(model.name_or_path).is_dir():  # vLLM loads the model by its path
-                raise LabkitError("--use-vllm needs --model to be a saved folder (vLLM loads it from there)")
             overrides.update(use_vllm=True, vllm_mode=args.vllm_mode)
         return grpo_trainer(model, tokenizer, read_records("train"), config=config, **overrides)
 

@@ -121,10 +121,12 @@ def test_prompt_and_clipped_ratio():
         ("<<2There are 7=588>>", False),  # malformed
         ("<<5/0=0>>", False),
         ("<<1+1=2>>" * 60, False),  # past MAX_NOTES
-        # GSM8K's own notes: several operands, brackets, a leading dot, a minus, results rounded as written
-        ("<<2*3*4=24>> <<(12-2)*5=50>> <<1200*.2=240>> <<5-(-2)=7>>", True),
-        ("<<100/3=33.33>> and <<100/3=33>>", True),
+        # GSM8K's own notes: several operands, brackets, a leading dot, a sign, floor division
+        ("<<2*3*4=24>> <<(12-2)*5=50>> <<1200*.2=240>> <<5-(-2)=7>> <<+30+46=76>> <<560//10=56>>", True),
+        ("<<100/3=33.33>> and <<100/3=33>>", True),  # no exact decimal: rounded to the digits written
         ("<<100/3=33.4>>", False),  # not 100/3 to the digits it writes
+        ("<<10/4=3>>", False),  # 2.5 has an exact decimal: a rounded result is a wrong one
+        ("<<5/2=2>>", False),
         ("<<2+3*4=20>>", False),  # the order of operations holds
         ("<<2**3=8>>", False),  # not arithmetic this check reads: never eval'd
         ("<<(1+2=3>>", False),
@@ -139,6 +141,9 @@ def test_notes_check_is_bounded_on_hostile_text():
     start = time.process_time()
     assert notes_add_up("<<" + "1" * 1_000_000 + "+1=2>>") is False
     assert notes_add_up("<<1+1=2>>" + "<" * 1_000_000) is False
-    assert notes_add_up("<<" + "(" * 10_000 + "1=1>>") is False  # deep brackets: refused by length, no recursion
-    assert notes_add_up("<<" + "-" * 150 + "1=1>>") is False  # past the tokens a note may hold
+    # Inside the note's length (160), so the parser itself meets them: within its tokens, and past them.
+    assert notes_add_up("<<" + "(" * 39 + "1" + ")" * 39 + "=1>>") is False  # 79 tokens: past MAX_NOTE_TOKENS
+    assert notes_add_up("<<" + "(-" * 9 + "1" + ")" * 9 + "=-1>>") is True  # nested minus signs, read exactly
+    assert notes_add_up("<<" + "-" * 150 + "1=1>>") is False
+    assert notes_add_up("<<" + "9" * 12 + "*9" * 19 + "=1>>") is False  # big products: exact, and quick
     assert time.process_time() - start < 2.0

@@ -20,6 +20,7 @@ from labkit.hub import (
     keep_traces,
     make_chat_model,
     precision,
+    prepare_models,
 )
 from labkit.models import count_parameters, load_model
 from labkit.runtime import LabkitError
@@ -156,6 +157,7 @@ def test_scale_fails_early_on_settings_that_cannot_work_and_gives_lora_its_own_l
         return str(raised.value)
 
     assert "--lora is for --task gsm8k" in error("--task", "sums", "--lora")
+    assert "needs --model to be a saved model folder" in error("--task", "sums", "--model", "teacher", "--use-vllm")
     monkeypatch.setenv("LABKIT_RUNS", str(tmp_path))  # no `labkit run` made here: no warmed-up teacher
     assert "run `labkit run` first, or pass --model FOLDER" in error("--task", "sums")
 
@@ -201,3 +203,15 @@ def test_lora_with_reentrant_checkpointing_still_gives_the_adapter_gradients(cha
     peft_model(**ids).logits.float().pow(2).mean().backward()
     adapter = [p for name, p in peft_model.named_parameters() if "lora_B" in name]
     assert adapter and all(p.grad is not None and p.grad.abs().sum() > 0 for p in adapter)
+
+
+def test_offline_stand_ins_are_made_once_and_remade_when_a_folder_holds_another_architecture(tmp_path):
+    setting = dataclasses.replace(get_hub_setting("offline"), instruct_sft_steps=1)
+    stale = tmp_path / "chat-teacher"
+    stale.mkdir()
+    (stale / "config.json").write_text('{"model_type": "llama"}')  # made before the teacher became Qwen2-shaped
+    teacher, student = prepare_models(setting, tmp_path)
+    assert type(load_model(teacher)[0]).__name__ == "Qwen2ForCausalLM"
+    made = {path: Path(path, "config.json").stat().st_mtime_ns for path in (teacher, student)}
+    assert prepare_models(setting, tmp_path) == (teacher, student)
+    assert {path: Path(path, "config.json").stat().st_mtime_ns for path in (teacher, student)} == made  # reused
