@@ -308,6 +308,65 @@ def gsm8k_grpo_trainer(model, tokenizer, records: list[dict], setting: HubSettin
     return quiet(trainer)
 
 
+def lora_learning_rates(name: str, records: list[dict], setting: HubSetting, *, steps: int = 4, device=None) -> list[dict]:
+    """How far a few GRPO steps move the weights: every weight trained at full fine-tuning's rate r, then a
+    LoRA adapter at r and at 10 r, each from a fresh copy of model `name`, same seed, same prompts.
+
+        moved = ||W_after - W_before||_F / ||W_before||_F   over every weight (LoRA: after merging)
+
+    Why LoRA asks for a larger rate: AdamW moves each trained number by about the rate a step, but a LoRA
+    update of the weights is B A (times alpha / r) with B starting at zero, so the same rate moves the
+    weights themselves less. r is the setting's rate, or TRL's 1e-6 when the setting already trains LoRA.
+    Returns one row per run: {run, learning_rate, trainable, moved, reward (mean over the steps)}.
+    """
+    import dataclasses
+    import gc
+
+    from .models import count_parameters, load_model
+    from .trl_setup import train_with
+
+    full_rate = HubSetting.learning_rate if setting.lora else setting.learning_rate
+    rows = []
+    for label, lora, rate in (("full", False, full_rate), ("LoRA", True, full_rate), ("LoRA", True, 10 * full_rate)):
+        model, tokenizer = load_model(name, device=device, dtype=torch.float32)
+        before = {key: value.detach().clone() for key, value in model.state_dict().items()}
+        total = count_parameters(model)  # before peft adds the adapter's
+        run = dataclasses.replace(setting, lora=lora, learning_rate=rate, max_steps=steps, use_vllm=False)
+        trainer = gsm8k_grpo_trainer(model, tokenizer, records, run)
+        trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        train_with(trainer)
+        after = (trainer.model.merge_and_unload() if lora else trainer.model).state_dict()
+        moved = sum((after[key].float() - value.float()).pow(2).sum() for key, value in before.items()).sqrt()
+        size = sum(value.float().pow(2).sum() for value in before.values()).sqrt()
+        rewards = [log["reward"] for log in trainer.state.log_history if "reward" in log]
+        rows.append(
+            {
+                "run": f"{label}, lr {rate:.0e}",
+                "learning_rate": rate,
+                "trainable": trainable,
+                "trainable share": trainable / total,
+                "moved": (moved / size).item(),
+                "reward": sum(rewards) / max(1, len(rewards)),
+            }
+        )
+        del trainer, model, before, after
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return rows
+
+
+def lora_reading(rows: list[dict]) -> str:
+    """What `lora_learning_rates`'s three rows say, in one line computed from them."""
+    full, same, ten = rows
+    if full["moved"] == 0:
+        return "no step had a reward spread, so no run moved its weights: run more steps, or from a stronger model"
+    return (
+        f"at full training's rate LoRA moved the weights {same['moved'] / full['moved']:.2f}x as far as training every "
+        f"weight did, at 10x the rate {ten['moved'] / full['moved']:.2f}x ({same['trainable share']:.1%} of the numbers trained)"
+    )
+
+
 def _chat_texts(tokenizer: PreTrainedTokenizerBase, records: list[dict]) -> list[str]:
     """What the model reads: each problem in its chat template (`Task.model_text`), the assistant's turn opened."""
     return [GSM8K().model_text(r["prompt"], tokenizer) for r in records]

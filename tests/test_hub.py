@@ -215,3 +215,23 @@ def test_offline_stand_ins_are_made_once_and_remade_when_a_folder_holds_another_
     made = {path: Path(path, "config.json").stat().st_mtime_ns for path in (teacher, student)}
     assert prepare_models(setting, tmp_path) == (teacher, student)
     assert {path: Path(path, "config.json").stat().st_mtime_ns for path in (teacher, student)} == made  # reused
+
+
+def test_lora_learning_rates_trains_three_fresh_copies_and_measures_how_far_each_moved(chat_models, monkeypatch):
+    import labkit.hub as hub
+
+    # A reward with a spread in every group (the length), so that every step has a gradient to follow.
+    def longer_is_better(completions, **columns):
+        return [len(c[0]["content"]) / 100 for c in completions]
+
+    monkeypatch.setattr(hub, "gsm8k_correctness_reward", longer_is_better)
+    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE)
+    saved = (chat_models[0] / "model.safetensors").read_bytes()
+    rows = hub.lora_learning_rates(str(chat_models[0]), load_gsm8k(SAMPLE, split="train")[:8], setting, steps=2)
+    full, lora, lora_ten = rows
+    assert [r["learning_rate"] for r in rows] == [setting.learning_rate, setting.learning_rate, 10 * setting.learning_rate]
+    assert full["trainable share"] == 1.0 and 0 < lora["trainable share"] < 0.2 and lora["trainable"] == lora_ten["trainable"]
+    assert all(r["moved"] > 0 for r in rows) and lora_ten["moved"] > lora["moved"]  # the same seed: only the rate differs
+    assert (chat_models[0] / "model.safetensors").read_bytes() == saved  # each run trained a copy, none was saved
+    assert hub.lora_reading(rows).startswith("at full training's rate LoRA moved the weights")
+    assert "no run moved" in hub.lora_reading([{**row, "moved": 0.0} for row in rows])  # no spread, no division by 0
