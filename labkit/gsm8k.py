@@ -153,35 +153,36 @@ def note_value(expression: str) -> Fraction:
         at += 1
         return tokens[at - 1] if at <= len(tokens) else None
 
-    def factor(depth: int) -> Fraction:
+    # Every call below takes a token before it recurses, so the depth is at most MAX_NOTE_TOKENS.
+    def factor() -> Fraction:
         token = take()
         if isinstance(token, Fraction):
             return token
-        if token in ("-", "+") and depth < MAX_NOTE_TOKENS:
-            return -factor(depth + 1) if token == "-" else factor(depth + 1)
-        if token == "(" and depth < MAX_NOTE_TOKENS:
-            value = sum_of(depth + 1)
+        if token in ("-", "+"):
+            return -factor() if token == "-" else factor()
+        if token == "(":
+            value = sum_of()
             if take() != ")":
                 raise _Malformed("unbalanced brackets")
             return value
         raise _Malformed("a number was expected")
 
-    def term(depth: int) -> Fraction:
-        value = factor(depth)
+    def term() -> Fraction:
+        value = factor()
         while peek() in ("*", "/", "//"):
-            operator, right = take(), factor(depth)
+            operator, right = take(), factor()
             if operator != "*" and right == 0:
                 raise _Malformed("divides by zero")
             value = value * right if operator == "*" else value / right if operator == "/" else Fraction(value // right)
         return value
 
-    def sum_of(depth: int) -> Fraction:
-        value = term(depth)
+    def sum_of() -> Fraction:
+        value = term()
         while peek() in ("+", "-"):
-            value = value + term(depth) if take() == "+" else value - term(depth)
+            value = value + term() if take() == "+" else value - term()
         return value
 
-    value = sum_of(0)
+    value = sum_of()
     if at != len(tokens):
         raise _Malformed("text after the arithmetic")
     return value
@@ -194,9 +195,9 @@ def check_notes(completion: Any) -> Verdict:
     while the working is nonsense. The expression is read by `note_value` (exact, no `eval`), and the
     result must be exact; only a value with no exact decimal of 6 digits or fewer (100/3) may be written
     rounded to the digits the note shows (`<<100/3=33.33>>`: within half a unit of its last digit).
-    Every readable note in GSM8K's own 8,792 solutions is exact. Passes when there are no notes (hub models rarely write
-    them); fails for a note that is malformed, wrong, past the first `MAX_NOTES`, or in a text over
-    8,000 characters.
+    Every readable note in GSM8K's own 8,792 solutions is exact. Passes when there are no notes (hub
+    models rarely write them); fails for a note that is malformed, wrong, past the first `MAX_NOTES`,
+    or in a text over 8,000 characters.
     """
     text = completion_text(completion)
     if len(text) > 2 * MAX_SCAN_CHARS:  # longer than any trace worth keeping: not read

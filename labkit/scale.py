@@ -6,7 +6,7 @@
     python -m labkit.scale --task sums --max-steps 20      # the lab's own task, CPU: runs/default's warmed-up teacher
 
 labkit schedules nothing itself: accelerate starts the processes (DDP or DeepSpeed, from
-the config file), TRL shards the batch and samples (with vLLM when asked). This module
+the config file), each process samples (with vLLM when asked) and trains on its own batch. This module
 only builds the trainer from the lab's pieces: `hub.gsm8k_grpo_trainer` for GSM8K (a hub
 model, its chat template, the GSM8K rule rewards) and `trl_grpo.grpo_trainer` for the sums.
 Batch sizes are per process: the global batch is `--prompts-per-step` x processes.
@@ -39,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-generations", type=int, default=None)
     parser.add_argument("--max-completion-length", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--lora", action="store_true", help="gsm8k: train a LoRA adapter (peft; learning rate 1e-5 by default)")
+    from .hub import LORA_LEARNING_RATE
+
+    parser.add_argument(
+        "--lora", action="store_true", help=f"gsm8k: train a LoRA adapter (peft; learning rate {LORA_LEARNING_RATE:g} by default)"
+    )
     parser.add_argument(
         "--use-vllm", action=argparse.BooleanOptionalAction, default=None,
         help="sample with vLLM (needs vLLM and a GPU); default for gsm8k: when installed; --no-use-vllm: never",
