@@ -1,4 +1,13 @@
-"""What the critic costs: GRPO and PPO steps on the same model size and batch, measured.
+"""What training costs: the FLOPs estimate of a run, and the critic's price, measured.
+
+`training_flops` turns the tokens a method put through each model into FLOPs, the
+usual estimate (Kaplan et al., 2020): a forward pass costs about 2 FLOPs per parameter
+per token, forward and backward about 6,
+
+    FLOPs ~ 6 N_student * trained + 2 N_student * forward_only + 2 N_teacher * teacher_read
+
+`labkit run` prints it beside each student's training seconds. Below it, GRPO and PPO
+steps on the same model size and batch, measured:
 
 Each method runs in its own Python process, so that peak memory (the process's
 maximum resident set) belongs to that method alone:
@@ -24,6 +33,27 @@ import torch
 from .models import build_model, count_parameters
 from .runtime import peak_memory_mb, set_seed
 from .tasks import read_records
+
+
+def training_flops(parameters: int, tokens: dict[str, int], teacher_parameters: int = 0) -> float:
+    """FLOPs of a training run from the tokens it put through each model.
+
+    tokens: {"trained": tokens through the trained model's forward and backward passes,
+             "forward": tokens through it without a backward pass (sampling, a reference model),
+             "teacher": tokens the teacher read (forward only)}; a missing key counts 0.
+    Attention's own term (about 2 x layers x context x width a token) is left out: at the lab's
+    lengths (under 60 tokens) it adds under a tenth. Padding is not counted.
+    """
+    unknown = set(tokens) - {"trained", "forward", "teacher"}
+    if unknown:
+        raise ValueError(f"unknown token count {sorted(unknown)[0]!r}; use trained, forward and teacher")
+    if tokens.get("teacher") and not teacher_parameters:
+        raise ValueError("tokens the teacher read need teacher_parameters")
+    return (
+        6 * parameters * tokens.get("trained", 0)
+        + 2 * parameters * tokens.get("forward", 0)
+        + 2 * teacher_parameters * tokens.get("teacher", 0)
+    )
 
 
 def _timed(function, repeats: int) -> tuple[float, float]:

@@ -141,7 +141,10 @@ def train_sequence_kd(
     draw = _trace_batches(traces, tokenizer, config, next(student.parameters()).device)
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        return completion_loss(student, *draw(generator), tokenizer.pad_token_id), {}
+        ids, labels = draw(generator)
+        return completion_loss(student, ids, labels, tokenizer.pad_token_id), {
+            "batch_tokens": (ids != tokenizer.pad_token_id).sum()
+        }
 
     return train_supervised(
         student, step, config, callback=callback, progress=progress, description="sequence KD", log_every=log_every
@@ -177,7 +180,7 @@ def train_logit_kd(
             teacher_logits = teacher(input_ids=batch_ids, attention_mask=attention_mask).logits[:, :-1]
         student_logits = student(input_ids=batch_ids, attention_mask=attention_mask).logits[:, :-1]
         loss = kd_loss(student_logits, teacher_logits, mask, beta=config.beta, temperature=config.temperature)
-        return loss, {}
+        return loss, {"batch_tokens": attention_mask.sum()}  # through the student (trained) and the teacher (read)
 
     return train_supervised(
         student, step, config, callback=callback, progress=progress, description="logit KD", log_every=log_every

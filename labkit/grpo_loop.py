@@ -181,6 +181,8 @@ def train_grpo(
                 model, tokenizer, records, task, config, generator, optimizer, reward_funcs, names, weights, ref_model
             )
             scheduler.step()
+            # TRL's num_tokens: prompt and completion tokens sampled (and trained on) so far.
+            metrics["num_tokens"] = (history[-1].get("num_tokens", 0) if history else 0) + metrics.pop("batch_tokens")
             metrics["step"] = step + 1
             metrics["learning_rate"] = scheduler.get_last_lr()[0]
             if config.eval_steps and (step + 1) % config.eval_steps == 0:
@@ -201,6 +203,14 @@ def train_grpo(
         raise
     save()
     return history
+
+
+def tokens_of_run(history: list[dict], config: GRPOLoopConfig) -> dict[str, int]:
+    """What a finished run put through its model, for `costs.training_flops`: every prompt and
+    completion token was sampled once (a forward pass), trained on `num_iterations` times, and read
+    by the reference model when beta > 0."""
+    sampled = history[-1]["num_tokens"] if history else 0
+    return {"trained": sampled * config.num_iterations, "forward": sampled * (2 if config.beta > 0 else 1)}
 
 
 def grpo_update(model, optimizer, generation, advantages, config: GRPOLoopConfig, ref_logps=None):
@@ -284,6 +294,7 @@ def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, re
         **{f"rewards/{name}/mean": sum(values) / len(values) for name, values in per_function.items()},
         "frac_reward_zero_std": zero_std_fraction(rewards, config.num_generations),
         "completions/mean_length": generation.lengths.float().mean().item(),
+        "batch_tokens": int(generation.prompt_mask.sum() + generation.completion_mask.sum()),
         **_length_by_outcome(generation.lengths, per_function.get("correctness_reward")),
         "scratchpad_share": sum(task.shows_working(t) for t in generation.texts) / len(generation.texts),
         "entropy": _masked_mean(entropy.detach(), generation.completion_mask.float()).item(),

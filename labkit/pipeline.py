@@ -25,8 +25,9 @@ import os
 import time
 from pathlib import Path
 
+from .costs import training_flops
 from .evaluate import model_row
-from .grpo_loop import train_grpo
+from .grpo_loop import tokens_of_run, train_grpo
 from .models import build_model, count_parameters, load_model, save_model, size_on_disk
 from .pretrain import train_warmup
 from .profiles import Profile, get_profile, task_for_profile
@@ -98,6 +99,7 @@ def warmup_stage(role: str):
             "seconds": round(summary["seconds"], 1),
             "steps": summary["steps"],
             "final_loss": summary["final_loss"],
+            "train_flops": training_flops(count_parameters(model), {"trained": summary["num_tokens"]}),
         }
 
     return stage
@@ -126,6 +128,7 @@ def stage_grpo_teacher(run: Run, device) -> dict:
         "seconds_per_step": round(seconds / config.max_steps, 3),
         "steps": config.max_steps,
         "final_reward": sum(m["reward"] for m in tail) / len(tail),
+        "train_flops": training_flops(count_parameters(model), tokens_of_run(history, config)),
     }
 
 
@@ -166,6 +169,8 @@ def student_stage(method: str):
             run.log(f"student_{method}", {k: v for k, v in metrics.items() if k not in ("sample", "samples")})
 
         summary = make_student(method, student, tokenizer, inputs, callback=log, progress=True)
+        teacher_parameters = count_parameters(teacher) if teacher is not None else 0
+        tokens = summary.get("tokens")  # what it put through each model (a recipe may not say)
         return {
             "model": run.profile.student,
             "method": method,
@@ -174,6 +179,11 @@ def student_stage(method: str):
             "seconds": round(summary["seconds"], 1),
             "steps": summary["steps"],
             "final_loss": summary.get("final_loss"),
+            **(
+                {"tokens": tokens, "train_flops": training_flops(count_parameters(student), tokens, teacher_parameters)}
+                if tokens is not None
+                else {}
+            ),
         }
 
     return stage
@@ -240,8 +250,9 @@ def _warmup_stage_of(role: str) -> Stage:
     return Stage(f"warmup_{role}", warmup_stage(role), settings, needs=("data",), writes=(f"{role}_base",))
 
 
-def lab_stages(task: str | Task | None = None) -> list[Stage]:
-    """The stages of `labkit run` on `task`, in order; the students' come from `STUDENT_RECIPES` as it is now."""
+def lab_stages(task: str | Task | None = None, students: tuple[str, ...] | None = None) -> list[Stage]:
+    """The stages of `labkit run` on `task`, in order; then two for each of `students` (methods of
+    `STUDENT_RECIPES`, default: every one registered now), in that order."""
     task = get_task(task)
     return [
         Stage("data", stage_data, lambda p: data_digests(task)),
@@ -264,7 +275,7 @@ def lab_stages(task: str | Task | None = None) -> list[Stage]:
             needs=("grpo_teacher",),
             writes=("traces.jsonl",),
         ),
-        *(stage for method in STUDENT_RECIPES for stage in _student_stages(method)),
+        *(stage for method in (students if students is not None else STUDENT_RECIPES) for stage in _student_stages(method)),
     ]
 
 
@@ -297,11 +308,11 @@ def run_pipeline(
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     task = task_for_profile(profile, task)  # the gpu profile runs Countdown with 4 numbers
     profile = profile_for_task(profile, task)
-    stages = lab_stages(task)
+    stages = lab_stages(task, profile.students)
     last_stage(stages, until)  # an unknown stage fails before the folder is touched
     out = Path(out) if out else default_run_dir(profile.name, task)
     if force and out.exists():
-        clear_run(stages, out)
+        clear_run(lab_stages(task), out)  # every student, also those this profile does not make
     run = Run(out, profile, seed, task)
     chosen = pick_device(device)
     say = print if verbose else (lambda *a, **k: None)

@@ -147,8 +147,8 @@ def train_warmup(
 ) -> dict:
     """Train `model` in place on the warm-up corpus (`training.train_supervised`).
 
-    Returns {history, seconds, steps, final_loss}; `callback(metrics)` is called
-    every `log_every` steps with {step, loss, grad_norm, learning_rate, elapsed_s}.
+    Returns {history, seconds, steps, final_loss, num_tokens}; `callback(metrics)` is called
+    every `log_every` steps with {step, loss, grad_norm, learning_rate, elapsed_s, num_tokens}.
     """
     device = next(model.parameters()).device
     ids, labels = tokenize_pairs(warmup_corpus(records, config.scratchpad_fraction, config.seed), tokenizer)
@@ -159,7 +159,9 @@ def train_warmup(
     draw = random_batches(ids, labels, config.batch_size, tokenizer.pad_token_id)
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        return completion_loss(model, *draw(generator), tokenizer.pad_token_id), {}
+        batch_ids, batch_labels = draw(generator)
+        loss = completion_loss(model, batch_ids, batch_labels, tokenizer.pad_token_id)
+        return loss, {"batch_tokens": (batch_ids != tokenizer.pad_token_id).sum()}
 
     return train_supervised(
         model, step, config, callback=callback, log_every=log_every, progress=progress, description=description

@@ -22,6 +22,7 @@ from .models import MODEL_CONFIGS, config_parameters
 from .pretrain import WarmupConfig
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH
+from .students import STUDENT_RECIPES
 from .tasks import Task, get_task
 from .traces import TraceConfig
 
@@ -44,8 +45,15 @@ class Profile:
     # Harder variants this profile runs in place of a task, by name (`task_for_profile`): the gpu
     # profile's larger models get Countdown with four numbers.
     task_variants: dict[str, str] = field(default_factory=dict)
+    # The students this profile makes, by method (`students.STUDENT_RECIPES`), in the table's order;
+    # None: every registered one. The others stay one call away: notebook 04 and
+    # `benchmarks/distill_vs_rl.py` make every one.
+    students: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        unknown = [method for method in self.students or () if method not in STUDENT_RECIPES]
+        if unknown:
+            raise LabkitError(f"unknown student method {unknown[0]!r}; choose from {', '.join(STUDENT_RECIPES)}")
         length = self.max_completion_length
         for name in ("grpo", "traces", "distill"):
             theirs = getattr(self, name).max_completion_length
@@ -59,30 +67,44 @@ class Profile:
         self.distill = dataclasses.replace(self.distill, max_completion_length=length)
 
 
+# R1's comparison and its control; logit and on-policy KD stay in notebook 04 and benchmarks/distill_vs_rl.py.
+DEFAULT_STUDENTS = ("sequence_kd", "grpo", "ground_truth")
+# Direct answers only. `dataclasses.replace(CLEAN_STUDENT_WARMUP, scratchpad_fraction=0.2)` is the
+# planted base notebook 04 uses to show what a student that already knew the scratchpad does.
+CLEAN_STUDENT_WARMUP = WarmupConfig(max_steps=2000, batch_size=64, scratchpad_fraction=0.0)
+
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         teacher_warmup=WarmupConfig(max_steps=150, batch_size=64),
-        student_warmup=WarmupConfig(max_steps=150, batch_size=64),
-        grpo=GRPOLoopConfig(max_steps=10, prompts_per_step=4, num_generations=4),
-        traces=TraceConfig(prompts=200),
+        student_warmup=WarmupConfig(max_steps=150, batch_size=64, scratchpad_fraction=0.0),
+        grpo=GRPOLoopConfig(max_steps=10, prompts_per_step=4, num_generations=4, lr_schedule="cosine"),
+        traces=TraceConfig(prompts=200, check_steps=True),
         distill=DistillConfig(max_steps=10, batch_size=16),
         eval_problems=100,
         eval_k=4,
+        students=DEFAULT_STUDENTS,
     ),
     "default": Profile(
         name="default",
         # The teacher then mostly answers directly (and is often wrong) but is usually
         # right when made to open a scratchpad: `labkit run` prints both ("think vs direct").
         teacher_warmup=WarmupConfig(max_steps=1000, batch_size=64),
-        student_warmup=WarmupConfig(max_steps=2000, batch_size=64),
-        # 8 prompts x 8 samples, lr 1e-4, correctness + format rewards.
-        grpo=GRPOLoopConfig(max_steps=150),
-        # 4 samples of 4,000 prompts at T=0.8; each student 200 steps of 64.
-        traces=TraceConfig(prompts=4000),
-        distill=DistillConfig(max_steps=200, batch_size=64),
+        # The student base never sees a scratchpad (R1's small models never saw R1's reasoning):
+        # what it knows of thinking, a student learns from the teacher or from RL.
+        student_warmup=CLEAN_STUDENT_WARMUP,
+        # 8 prompts x 8 samples, lr 1e-4 decaying to 1e-5 (cosine), correctness + format rewards.
+        # At a constant 1e-4 the teacher lost accuracy inside its scratchpad (83.4% -> 74.6% made
+        # to think, seed 0); decayed, it keeps it (docs/design.md, "The default recipe").
+        grpo=GRPOLoopConfig(max_steps=150, lr_schedule="cosine"),
+        # 4 samples of 4,000 prompts at T=0.8; a trace is kept only if every step adds up.
+        traces=TraceConfig(prompts=4000, check_steps=True),
+        # Each student 1,000 steps of 128: the clean base needs them to learn the column scratchpad
+        # (200 steps of 64 left it near 1%).
+        distill=DistillConfig(max_steps=1000, batch_size=128, learning_rate=2e-3),
         eval_problems=500,
         eval_k=8,
+        students=DEFAULT_STUDENTS,
     ),
     "gpu": Profile(
         name="gpu",

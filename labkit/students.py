@@ -2,16 +2,17 @@
 
 All start from the same warmed-up student base and get the same budget
 (`DistillConfig.max_steps` steps of `batch_size` sequences; GRPO gets that many
-steps of its own batch). `labkit run` makes each one (`pipeline.py`) and
-notebook 04 makes them again with a live dashboard, through the same
-`make_student`.
+steps of its own batch). `labkit run` makes those its profile names (`Profile.students`;
+`pipeline.py`) and notebook 04 makes every one again with a live dashboard, through
+the same `make_student`. Each returns the tokens it put through each model, so the
+run can print what it cost (`costs.training_flops`).
 
     method         learns from                          implementation
-    sequence_kd    the teacher's kept traces (SFT)       TRL SFTTrainer        the R1 recipe
+    sequence_kd    the teacher's kept traces (SFT)       labkit train_sequence_kd   the R1 recipe
     logit_kd       the teacher's distribution on them    labkit train_logit_kd
     on_policy_kd   the teacher grading its own samples   TRL DistillationTrainer
-    grpo           the rule rewards, no teacher          labkit train_grpo     R1's "RL on the small model"
-    ground_truth   the task generator's own scratchpads  TRL SFTTrainer        a control only a toy task has
+    grpo           the rule rewards, no teacher          labkit train_grpo          R1's "RL on the small model"
+    ground_truth   the task generator's own scratchpads  labkit train_sequence_kd   a control only a toy task has
 
 A new method is one entry in `STUDENT_RECIPES`: the pipeline adds its two
 stages (train, evaluate) and its row in the summary table by itself.
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .distill import DistillConfig, train_logit_kd
-from .grpo_loop import GRPOLoopConfig, train_grpo
+from .distill import DistillConfig, train_logit_kd, train_sequence_kd
+from .grpo_loop import GRPOLoopConfig, tokens_of_run, train_grpo
 from .runtime import LabkitError
 from .tasks import Task
 from .traces import ground_truth_traces
@@ -54,7 +55,7 @@ class StudentRecipe:
     label: str  # its row in `labkit run`'s table
     implementation: str  # who does the training
     uses: tuple[str, ...]  # besides the student base: "teacher", "traces", "grpo" (the profile's GRPO settings)
-    train: Train  # train(student, tokenizer, inputs, callback, progress) -> {seconds, steps, final_loss, ...}
+    train: Train  # train(student, tokenizer, inputs, callback, progress) -> {seconds, steps, final_loss, tokens, ...}
 
 
 def _trl_callbacks(callback):
@@ -64,17 +65,22 @@ def _trl_callbacks(callback):
 
 
 def _sft(traces_of: Callable[[StudentInputs], list[dict]]) -> Train:
-    def train(student, tokenizer, inputs, callback, progress) -> dict:
-        from .trl_distill import sft_trainer, train_with
+    """Sequence-level KD: cross-entropy on (prompt, completion) traces, in labkit's loop
+    (`distill.train_sequence_kd`; TRL's `SFTTrainer` computes the same loss, tested, at about
+    1.5x the time a step on these models)."""
 
-        trainer = sft_trainer(student, tokenizer, traces_of(inputs), inputs.distill, callbacks=_trl_callbacks(callback))
-        return train_with(trainer)
+    def train(student, tokenizer, inputs, callback, progress) -> dict:
+        summary = train_sequence_kd(student, tokenizer, traces_of(inputs), inputs.distill, callback=callback, progress=progress)
+        return {**summary, "tokens": {"trained": summary["num_tokens"]}}
 
     return train
 
 
 def _logit_kd(student, tokenizer, inputs, callback, progress) -> dict:
-    return train_logit_kd(student, inputs.teacher, tokenizer, inputs.traces, inputs.distill, callback=callback, progress=progress)
+    summary = train_logit_kd(
+        student, inputs.teacher, tokenizer, inputs.traces, inputs.distill, callback=callback, progress=progress
+    )
+    return {**summary, "tokens": {"trained": summary["num_tokens"], "teacher": summary["num_tokens"]}}
 
 
 def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
@@ -83,7 +89,11 @@ def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
     trainer = distillation_trainer(
         student, inputs.teacher, tokenizer, inputs.records, inputs.distill, callbacks=_trl_callbacks(callback)
     )
-    return train_with(trainer)
+    summary = train_with(trainer)
+    # TRL counts the prompt and completion tokens it sampled; the student samples them, trains on them,
+    # and the teacher reads them.
+    seen = summary["num_tokens"]
+    return {**summary, "tokens": {"trained": seen, "forward": seen, "teacher": seen}}
 
 
 def _grpo(student, tokenizer, inputs, callback, progress) -> dict:
@@ -95,16 +105,19 @@ def _grpo(student, tokenizer, inputs, callback, progress) -> dict:
         "seconds": time.perf_counter() - start,
         "steps": config.max_steps,
         "final_loss": history[-1]["loss"],
+        "tokens": tokens_of_run(history, config),
     }
 
 
 STUDENT_RECIPES: dict[str, StudentRecipe] = {
-    "sequence_kd": StudentRecipe("student: sequence KD", "TRL SFTTrainer", ("traces",), _sft(lambda inputs: inputs.traces)),
+    "sequence_kd": StudentRecipe(
+        "student: sequence KD", "labkit train_sequence_kd", ("traces",), _sft(lambda inputs: inputs.traces)
+    ),
     "logit_kd": StudentRecipe("student: logit KD", "labkit train_logit_kd", ("teacher", "traces"), _logit_kd),
     "on_policy_kd": StudentRecipe("student: on-policy KD", "TRL DistillationTrainer", ("teacher",), _on_policy_kd),
     "grpo": StudentRecipe("student: GRPO only", "labkit train_grpo", ("grpo",), _grpo),
     "ground_truth": StudentRecipe(
-        "student: true traces", "TRL SFTTrainer", (), _sft(lambda inputs: ground_truth_traces(inputs.records))
+        "student: true traces", "labkit train_sequence_kd", (), _sft(lambda inputs: ground_truth_traces(inputs.records))
     ),
 }
 
@@ -118,7 +131,10 @@ def make_student(
     callback: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> dict:
-    """Train `student` in place by `method`; returns {seconds, final_loss, history, implementation}.
+    """Train `student` in place by `method`; returns {seconds, final_loss, history, implementation, tokens}.
+
+    `tokens` counts what went through each model (`costs.training_flops` reads it): "trained"
+    (forward and backward), "forward" (sampling, a reference model) and "teacher" (the teacher's reads).
 
     `callback(metrics)` sees each log line, from labkit's loops and TRL's trainers
     alike (a `TrainingDashboard` is such a callable).

@@ -7,7 +7,7 @@ in how one step's loss is computed; everything around it is here, written once:
         loss, extra = step_fn(generator)        the method: draw a batch, compute its loss
         AdamW step on loss, gradients clipped to max_grad_norm
         learning rate x lr_multiplier(step)     linear warm-up, then cosine down to 10%
-        every log_every steps: callback({step, loss, grad_norm, learning_rate, elapsed_s, **extra})
+        every log_every steps: callback({step, loss, grad_norm, learning_rate, elapsed_s, num_tokens, **extra})
 
 `step_fn` draws its batch with the `torch.Generator` it is given (seeded from
 `seed`), so a run is a pure function of its seed on the CPU. GRPO has its own
@@ -72,11 +72,13 @@ def train_supervised(
     progress: bool = False,
     description: str = "training",
 ) -> dict:
-    """Train `model` in place with `step_fn`; returns {history, seconds, steps, final_loss}.
+    """Train `model` in place with `step_fn`; returns {history, seconds, steps, final_loss, num_tokens}.
 
     `step_fn(generator) -> (loss, extra)`: the scalar loss of one batch (with its
-    graph) and a dict of extra metrics to log. The logged `loss` is the mean over
-    the steps since the last log line; `final_loss` is the last logged one.
+    graph) and a dict of extra metrics to log; `extra["batch_tokens"]`, if given, is the
+    number of (non-padding) tokens the batch put through the model, summed into `num_tokens`
+    (TRL's name: tokens trained on so far; `costs.training_flops` reads it). The logged `loss` is
+    the mean over the steps since the last log line; `final_loss` is the last logged one.
     `config` is the method's config (`WarmupConfig`, `DistillConfig`): its
     `max_steps`, `learning_rate`, `warmup_steps`, `max_grad_norm`, `seed` and,
     if it has one, `weight_decay` (else 0) set the budget.
@@ -93,11 +95,13 @@ def train_supervised(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, max_steps, warmup))
     history: list[dict] = []
     window: list[float] = []
+    num_tokens = 0
     start = time.perf_counter()
     model.train()
     bar = tqdm(range(max_steps), desc=description, disable=not progress, mininterval=1.0)
     for step in bar:
         loss, extra = step_fn(generator)
+        num_tokens += int(extra.pop("batch_tokens", 0))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -111,6 +115,7 @@ def train_supervised(
                 "grad_norm": grad_norm.item(),
                 "learning_rate": scheduler.get_last_lr()[0],
                 "elapsed_s": round(time.perf_counter() - start, 2),
+                "num_tokens": num_tokens,
                 **extra,
             }
             window.clear()
@@ -124,4 +129,5 @@ def train_supervised(
         "seconds": time.perf_counter() - start,
         "steps": max_steps,
         "final_loss": history[-1]["loss"],
+        "num_tokens": num_tokens,
     }

@@ -98,7 +98,8 @@ class LogTo(TrainerCallback):
 
 
 def train_with(trainer) -> dict:
-    """Run a TRL trainer; the same summary labkit's loops return (history, seconds, steps, final_loss)."""
+    """Run a TRL trainer; the same summary labkit's loops return (history, seconds, steps, final_loss,
+    num_tokens: the trainer's count of tokens seen, `state.num_input_tokens_seen`)."""
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -109,6 +110,7 @@ def train_with(trainer) -> dict:
         "seconds": seconds,
         "steps": trainer.state.global_step,
         "final_loss": history[-1]["loss"] if history else float("nan"),
+        "num_tokens": int(trainer.state.num_input_tokens_seen),
     }
 
 

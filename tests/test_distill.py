@@ -186,3 +186,33 @@ def test_same_seed_same_student():
         distill.train_sequence_kd(student, tokenizer, traces, DistillConfig(max_steps=3, batch_size=8))
         weights.append(student.lm_head.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
+
+
+def test_sft_trainer_and_labkit_sequence_kd_compute_the_same_loss():
+    """The students' sequence KD runs in labkit's loop; TRL's SFTTrainer is the tool at work. On one
+    batch, SFTTrainer's loss (completion tokens only, EOS appended) equals labkit's completion_loss."""
+    from labkit.pretrain import completion_loss
+    from labkit.trl_distill import sft_trainer
+
+    student, tokenizer = build_model("student-tiny", seed=0)
+    traces = ground_truth_traces(read_records("train"), 8)
+    trainer = sft_trainer(student, tokenizer, traces, DistillConfig(max_steps=1, batch_size=8))
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])
+    student.eval()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(student, batch)
+        labels = batch["labels"]
+        ids = batch["input_ids"]
+        ours = completion_loss(student, ids, labels, tokenizer.pad_token_id)
+    assert torch.allclose(trl_loss, ours, atol=1e-5), (trl_loss.item(), ours.item())
+
+
+def test_the_supervised_loops_count_the_tokens_they_train_on():
+    traces = ground_truth_traces(read_records("train"), 64)
+    student, tokenizer = build_model("student-tiny", seed=0)
+    summary = distill.train_sequence_kd(student, tokenizer, traces, DistillConfig(max_steps=3, batch_size=8), log_every=1)
+    counts = [h["num_tokens"] for h in summary["history"]]
+    assert counts == sorted(counts) and counts[-1] == summary["num_tokens"]
+    # Each step trains on 8 traces: between 8 of the shortest and 8 of the longest, prompt and completion and EOS.
+    lengths = [len(tokenizer(t["prompt"] + t["completion"], add_special_tokens=False)["input_ids"]) + 1 for t in traces]
+    assert 3 * 8 * min(lengths) <= summary["num_tokens"] <= 3 * 8 * max(lengths)

@@ -191,10 +191,8 @@ def test_labkit_run_quick_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "teacher after GRPO" in result.stdout
-    for label in (
-        recipe.label for recipe in STUDENT_RECIPES.values()
-    ):  # the distillation stage's rows (trained, or skipped with a reason)
-        assert label in result.stdout
+    for method in get_profile("quick").students:  # the students' rows (trained, or skipped with a reason)
+        assert STUDENT_RECIPES[method].label in result.stdout
     assert json.loads((out / "stages" / "teacher_traces.json").read_text())["samples"] == 800
     # `labkit demo` serves this folder: the teacher after GRPO and the distilled student (or its base, if skipped).
     from labkit.demo import build_app, load_run
@@ -255,7 +253,7 @@ def test_a_new_student_method_is_one_entry(tmp_path, monkeypatch, capsys):
 
     def nudge(student, tokenizer, inputs, callback, progress):  # a "method" that trains nothing, observably
         trained.append(inputs.distill.max_steps)
-        return {"seconds": 0.0, "steps": 0, "final_loss": None}
+        return {"seconds": 0.0, "steps": 0, "final_loss": None, "tokens": {}}
 
     monkeypatch.setitem(STUDENT_RECIPES, "nudge", StudentRecipe("student: nudge", "a test", (), nudge))
     results = run_pipeline(TINY, tmp_path / "run", seed=1)
@@ -263,6 +261,23 @@ def test_a_new_student_method_is_one_entry(tmp_path, monkeypatch, capsys):
     assert results["student_nudge"]["implementation"] == "a test"
     assert results["eval_student_nudge"]["problems"] == TINY.eval_problems
     assert "student: nudge" in capsys.readouterr().out
+
+
+def test_a_profile_makes_the_students_it_names_and_prints_what_each_cost(tmp_path, capsys):
+    import dataclasses
+
+    two = dataclasses.replace(TINY, students=("grpo", "ground_truth"))
+    results = run_pipeline(two, tmp_path / "run", seed=1)
+    out = capsys.readouterr().out
+    assert [name for name in results if name.startswith("student_")] == ["student_grpo", "student_ground_truth"]
+    assert "student: GRPO only" in out and "student: sequence KD" not in out
+    for method in ("grpo", "ground_truth"):
+        made = results[f"student_{method}"]
+        assert made["tokens"]["trained"] > 0 and made["train_flops"] >= 6 * made["parameters"] * made["tokens"]["trained"]
+    assert results["student_grpo"]["tokens"]["forward"] > 0  # GRPO samples: forward-only tokens too
+    assert "TFLOP" in out and "what each student cost to make" in out
+    with pytest.raises(LabkitError, match="unknown student method 'sft'"):
+        dataclasses.replace(TINY, students=("sft",))
 
 
 def test_a_new_stage_is_one_entry_and_its_stale_outputs_are_cleared(tmp_path):
