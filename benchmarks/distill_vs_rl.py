@@ -4,13 +4,14 @@
                                                  [--out-root runs/bench] [--steps N] [--arms LABEL ...]
 
 DeepSeek-R1 found that a small model distilled from a large reasoning model beats the same small model
-trained by RL on its own. In `labkit run` the student base is warmed up with the scratchpad planted (a
-fifth of its corpus thinks first), so "the student inherited the teacher's reasoning" is confounded:
-it knew the scratchpad before it saw a trace. Here every arm names what its base was given:
+trained by RL on its own. A student base warmed up with the scratchpad planted (a fifth of its corpus
+thinks first, the lab's default until wave 3) confounds "the student inherited the teacher's reasoning":
+it knew the scratchpad before it saw a trace. Here every arm names what its base was given (the run's own
+student base is reused for the arm whose warm-up it had: the clean one, in today's profiles):
 
     base            warm-up corpus                       then, on one budget (the profile's distill steps)
-    planted         the lab's: 20% scratchpads            GRPO (the lab's "student: GRPO only")
-    planted         the lab's: 20% scratchpads            sequence KD on the teacher's kept traces
+    planted         20% scratchpads                       GRPO
+    planted         20% scratchpads                       sequence KD on the teacher's kept traces
     clean           direct answers only, never a <think>  sequence KD on the teacher's kept traces
     clean           direct answers only                   GRPO with the rule rewards
     clean           direct answers only                   SFT on the solver's traces (control: no teacher)
@@ -68,6 +69,7 @@ prefix = "" if task.name == "sums" else f"{task.name}-"
 train, test = read_records("train", task), read_records("test", task)[: profile.eval_problems]
 variants = task.out_of_distribution() if args.ood_problems else {}
 shifted = out_of_distribution_records(task, problems=args.ood_problems) if variants else {}
+PLANTED_FRACTION = 0.2  # the planted base's warm-up: a fifth of its answers with the scratchpad (the lab's default until wave 3)
 ARMS = (
     ("planted", "grpo", "planted base, GRPO"),
     ("planted", "sequence_kd", "planted base, sequence KD"),
@@ -112,13 +114,16 @@ for seed in args.seeds:
     traces = load_traces(folder / "traces.jsonl")
     teacher, tokenizer = load_model(folder / "teacher_grpo")
     rows.setdefault("teacher after GRPO", {})[seed] = evaluate_row(teacher, tokenizer, seed)
-    planted, _ = load_model(folder / "student_base")
-    start = time.perf_counter()
-    clean, _ = build_model(profile.student, seed=seed)
-    clean_warmup = dataclasses.replace(profile.student_warmup, scratchpad_fraction=0.0, seed=seed)
-    train_warmup(clean, tokenizer, train, clean_warmup, progress=False)
-    seconds.setdefault("clean base warm-up", []).append(time.perf_counter() - start)
-    bases = {"planted": planted, "clean": clean}
+    bases = {}
+    for base_name, fraction in (("planted", PLANTED_FRACTION), ("clean", 0.0)):
+        warmup = dataclasses.replace(profile.student_warmup, scratchpad_fraction=fraction, seed=seed)
+        if warmup == dataclasses.replace(profile.student_warmup, seed=seed):  # the run's own student base is this one
+            bases[base_name] = load_model(folder / "student_base")[0]
+            continue
+        start = time.perf_counter()
+        bases[base_name], _ = build_model(profile.student, seed=seed)
+        train_warmup(bases[base_name], tokenizer, train, warmup, progress=False)
+        seconds.setdefault(f"{base_name} base warm-up", []).append(time.perf_counter() - start)
     for base_name, base in bases.items():
         rows.setdefault(f"{base_name} base", {})[seed] = evaluate_row(base, tokenizer, seed)
     inputs = StudentInputs(
