@@ -81,6 +81,8 @@ class GRPOLoopConfig:
     seed: int = 0  # prompts drawn, samples, and the global RNG
 
     def __post_init__(self) -> None:
+        if not self.temperature > 0:  # sampling divides by it: 0 would turn every weight into NaN, silently
+            raise LabkitError(f"temperature must be > 0 (got {self.temperature}): GRPO samples its groups at it; try 1.0")
         if self.num_generations < 2:
             raise LabkitError("num_generations must be at least 2: a group of one has no baseline to compare with")
         if self.loss_type not in LOSS_TYPES:
@@ -273,7 +275,8 @@ def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, re
     )
     columns = {key: [r[key] for r in batch for _ in range(config.num_generations)] for key in batch[0] if key != "prompt"}
     per_function = {name: fn(generation.texts, **columns) for name, fn in zip(names, reward_funcs)}
-    rewards = torch.tensor(list(per_function.values())).T @ torch.tensor(weights)  # (N,)
+    # float32 whatever the functions and weights return (integers included), as TRL does
+    rewards = torch.tensor(list(per_function.values()), dtype=torch.float32).T @ torch.tensor(weights, dtype=torch.float32)
     # Rewards are scored on the CPU (text); the advantages join the log-probs on the model's device.
     advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards).to(
         generation.completion_ids.device

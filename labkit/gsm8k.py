@@ -34,9 +34,11 @@ MARKER = "####"
 SYSTEM_PROMPT = "Solve the math problem. Reason step by step, then give the final answer on the last line as '#### <number>'."
 MAX_SCAN_CHARS = 4000  # only the tail of a completion is read: the answer is at its end
 # Bounded repeats: linear time on any input (no backtracking blow-up on hostile text).
-# Whole numbers only: a run of digits longer than the bounds is no number at all (not its last 24 digits).
+# Whole numbers only: a run of digits longer than the bounds is no number at all (not its last 24 digits),
+# and a decimal is read whole or not at all: never its integer part alone (2.3333333333333335 is not 2).
 _NUMBER = re.compile(
-    r"(?<![\d.])(?<!\d,)(?:[-+]?\$?\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,8})?|[-+]?\$?\d{1,24}(?:\.\d{1,8})?)(?!\d|,\d)", re.ASCII
+    r"(?<![\d.])(?<!\d,)(?:[-+]?\$?\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,24})?|[-+]?\$?\d{1,24}(?:\.\d{1,24})?)(?!\d|,\d|\.\d)",
+    re.ASCII,
 )
 
 

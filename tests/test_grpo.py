@@ -263,3 +263,25 @@ def test_loop_argument_errors(student):
         train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1, eval_steps=1))
     with pytest.raises(LabkitError, match="output_dir"):
         train_grpo(model, tokenizer, read_records("train")[:5], GRPOLoopConfig(max_steps=1), resume=True)
+
+
+def test_integer_weights_and_integer_rewards_train_in_float32(student):
+    """As a learner types them (notebook 01): weights [1, 0] and a reward function that returns ints."""
+    model, tokenizer = student
+
+    def right_as_int(completions, answer, **kwargs):
+        return [int(score) for score in correctness_reward(completions, answer=answer)]
+
+    config = GRPOLoopConfig(max_steps=1, prompts_per_step=2, num_generations=2, max_completion_length=6)
+    history = train_grpo(
+        model, tokenizer, read_records("train")[:8], config, reward_funcs=[right_as_int, format_reward], reward_weights=[1, 0]
+    )
+    assert history[0]["reward"] == history[0]["rewards/right_as_int/mean"]  # the format reward is logged, weighted 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan")])
+def test_a_temperature_that_cannot_sample_is_refused_in_one_line(temperature):
+    with pytest.raises(LabkitError, match="temperature must be > 0") as error:
+        GRPOLoopConfig(temperature=temperature)
+    assert "\n" not in str(error.value)

@@ -72,10 +72,19 @@ def test_loader_without_a_network_or_files_fails_with_one_clear_error():
         ("#### " + "8" * 10_000, None),  # the marker is past the tail that is read; the digits are no number
         ("#### seventy", None),
         ("", None),
+        ("A: 2.3333333333333335", "2.3333333333333335"),  # a long decimal is read whole, never as its integer part
+        ("#### 12.123456789", "12.123456789"),
+        ("#### 72.", "72"),  # a full stop after the number
+        ("the version is 1.2.3", None),  # no number: not 1.2, not 3
     ],
 )
 def test_final_number_reads_the_answer_the_way_graders_do(text, number):
     assert final_number(text) == number
+
+
+def test_a_long_decimal_is_not_paid_as_its_integer_part():
+    assert gsm8k_correctness_reward(["A: 2.3333333333333335"], answer=["2"]) == [0.0]
+    assert gsm8k_correctness_reward(["#### 2.50"], answer=["2.5"]) == [1.0]
 
 
 def test_rewards_take_chat_messages_and_grade_equal_values_as_equal():
