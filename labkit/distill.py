@@ -219,7 +219,7 @@ def train_on_policy_kd(
         generation = generate_completions(
             student,
             tokenizer,
-            [r["prompt"] for r in batch],
+            [task.model_text(r["prompt"], tokenizer) for r in batch],  # as every sampler reads it: a chat task's template
             temperature=config.sample_temperature,
             max_new_tokens=config.max_completion_length,
         )

@@ -153,6 +153,27 @@ def test_on_policy_kd_lowers_its_loss_and_logs_what_the_student_wrote(tiny_pair)
     assert {"reward", "completions/mean_length", "scratchpad_share", "sample"} <= set(seen[-1])
 
 
+def test_on_policy_kd_samples_what_the_task_makes_of_a_prompt(tiny_pair, monkeypatch):
+    """Every sampler renders a prompt with Task.model_text (a chat task: the chat template); so does on-policy KD."""
+    from labkit.tasks import get_task
+
+    teacher, tokenizer = tiny_pair
+    student, _ = build_model("student-tiny", seed=0)
+    sums = get_task("sums")
+    monkeypatch.setattr(type(sums), "model_text", lambda self, prompt, tokenizer=None: "1+" + prompt)
+    seen = []
+    real = distill.generate_completions
+
+    def spy(model, tokenizer, prompts, **kwargs):
+        seen.extend(prompts)
+        return real(model, tokenizer, prompts, **kwargs)
+
+    monkeypatch.setattr(distill, "generate_completions", spy)
+    records = read_records("train")[:8]
+    distill.train_on_policy_kd(student, teacher, tokenizer, records, DistillConfig(max_steps=1, batch_size=4), task=sums)
+    assert seen and all(prompt.startswith("1+") and prompt[2:] in {r["prompt"] for r in records} for prompt in seen)
+
+
 def test_no_traces_is_a_clear_error():
     student, tokenizer = build_model("student-tiny")
     with pytest.raises(LabkitError, match="no traces to learn from"):
