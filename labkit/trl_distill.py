@@ -61,12 +61,7 @@ def sft_trainer(
 
     quiet_datasets()
     config = config or DistillConfig()
-    settings = {
-        **_budget(config, SFTConfig, output_dir),
-        "completion_only_loss": True,
-        "packing": False,
-        "include_num_input_tokens_seen": "non_padding",  # state.num_input_tokens_seen: what the FLOPs estimate reads
-    }
+    settings = {**_budget(config, SFTConfig, output_dir), "completion_only_loss": True, "packing": False}
     data = Dataset.from_list([{"prompt": t["prompt"], "completion": t["completion"]} for t in traces])
     args = make_config(SFTConfig, {**settings, **overrides})
     trainer = SFTTrainer(model=student, args=args, train_dataset=data, processing_class=tokenizer, callbacks=list(callbacks))

@@ -99,7 +99,8 @@ class LogTo(TrainerCallback):
 
 def train_with(trainer) -> dict:
     """Run a TRL trainer; the same summary labkit's loops return (history, seconds, steps, final_loss,
-    num_tokens: the trainer's count of tokens seen, `state.num_input_tokens_seen`)."""
+    num_tokens: the trainer's count of tokens seen, `state.num_input_tokens_seen`, which DistillationTrainer and
+    GRPOTrainer keep and other trainers only with `include_num_input_tokens_seen`)."""
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
