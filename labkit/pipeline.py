@@ -20,6 +20,7 @@ at the end is `report.summary_table`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -109,6 +110,7 @@ def stage_grpo_teacher(run: Run, device) -> dict:
     """GRPO from the warmed-up teacher with the rule rewards; saves `teacher_grpo/`."""
     model, tokenizer = load_model(run.dir / "teacher_base", device=device)
     config = dataclasses.replace(run.profile.grpo, seed=run.seed)
+    reference = copy.deepcopy(model).eval() if config.beta > 0 else None  # the KL term's frozen starting point
     start = time.perf_counter()
     history = train_grpo(
         model,
@@ -118,6 +120,7 @@ def stage_grpo_teacher(run: Run, device) -> dict:
         callback=lambda m: run.log("grpo_teacher", m),
         progress=True,
         task=run.task,
+        ref_model=reference,
     )
     seconds = time.perf_counter() - start
     tail = history[-min(10, len(history)) :]

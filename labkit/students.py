@@ -20,6 +20,7 @@ stages (train, evaluate) and its row in the summary table by itself.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -99,7 +100,10 @@ def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
 def _grpo(student, tokenizer, inputs, callback, progress) -> dict:
     config = dataclasses.replace(inputs.grpo, max_steps=inputs.distill.max_steps, seed=inputs.distill.seed)
     start = time.perf_counter()
-    history = train_grpo(student, tokenizer, inputs.records, config, callback=callback, progress=progress, task=inputs.task)
+    reference = copy.deepcopy(student).eval() if config.beta > 0 else None  # the KL term's frozen starting point
+    history = train_grpo(
+        student, tokenizer, inputs.records, config, callback=callback, progress=progress, task=inputs.task, ref_model=reference
+    )
     return {
         "history": history,
         "seconds": time.perf_counter() - start,

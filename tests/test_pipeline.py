@@ -385,3 +385,15 @@ def test_a_profile_can_run_a_harder_variant_of_a_task(tmp_path, capsys):
     assert "task countdown4" in capsys.readouterr().out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["task"] == "countdown4" and results["data"]["task"] == "countdown4"
+
+
+def test_a_profile_with_a_kl_term_gives_grpo_its_reference_model(tmp_path):
+    """beta > 0 needs a frozen reference: the teacher's GRPO stage and the GRPO student each make one."""
+    import dataclasses
+
+    with_kl = dataclasses.replace(TINY, grpo=dataclasses.replace(TINY.grpo, beta=0.04), students=("grpo",))
+    results = run_pipeline(with_kl, tmp_path / "run", seed=1, verbose=False)
+    assert results["grpo_teacher"]["steps"] == TINY.grpo.max_steps
+    # The reference model reads every sampled token once more: forward-only tokens are twice the sampled ones.
+    tokens = results["student_grpo"]["tokens"]
+    assert tokens["forward"] == 2 * tokens["trained"] > 0
