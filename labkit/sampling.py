@@ -167,7 +167,9 @@ def per_token_logps(
     prompt_ids, prompt_mask:           (N, P) left-padded
     completion_ids, completion_mask:   (N, C) right-padded
     returns logps (N, C), 0 on masked tokens; entropy (N, C) of the
-    temperature-scaled next-token distribution on real tokens (0 on masked ones), or None.
+    temperature-scaled next-token distribution on real tokens (0 on masked ones), or None. The entropy is
+    computed without a graph: it is logged, never trained on, and for a 151k-token chat vocabulary its
+    (N, C, V) intermediates would be the largest tensors of the step.
 
     The rows go through the model in `length_split` pieces (short completions, long ones), each
     trimmed to its own widths, and come back in their order: the same numbers on every real token up
@@ -183,8 +185,9 @@ def per_token_logps(
         log_probs = torch.log_softmax(completion_logits(model, *inputs) / temperature, dim=-1)  # (n, c, V)
         where = (piece[:, None], torch.arange(c, device=logps.device))  # its rows, its first c columns
         logps = logps.index_put(where, log_probs.gather(-1, inputs[2].unsqueeze(-1)).squeeze(-1) * inputs[3])
-        if with_entropy:
-            entropy = entropy.index_put(where, -(log_probs.exp() * log_probs).sum(dim=-1) * inputs[3])
+        if with_entropy:  # a diagnostic, not a loss term: no graph, so no (n, c, V) tensors held for backward (TRL: no_grad)
+            with torch.no_grad():
+                entropy = entropy.index_put(where, -(log_probs.exp() * log_probs).sum(dim=-1) * inputs[3])
     return logps, entropy
 
 

@@ -108,3 +108,15 @@ def test_logps_in_length_pieces_equal_the_whole_batch_and_keep_the_row_order(stu
     # Each row's numbers are its own: row 0 alone gives row 0's.
     alone, _ = sampling.per_token_logps(model, *(t[:1] for t in inputs), temperature=0.7)
     assert torch.allclose(alone[0], logps[0], atol=1e-5)
+
+
+def test_entropy_is_a_diagnostic_without_a_graph_and_logps_keep_theirs():
+    from labkit.models import build_model
+    from labkit.sampling import generate_completions, per_token_logps
+
+    model, tokenizer = build_model("student-tiny", seed=0)
+    generation = generate_completions(model, tokenizer, ["12+34+56=", "7+8+9="], num_generations=2, max_new_tokens=6)
+    inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
+    logps, entropy = per_token_logps(model, *inputs, with_entropy=True)
+    assert logps.requires_grad and not entropy.requires_grad
+    assert (entropy[generation.completion_mask.bool()] > 0).all()
