@@ -117,3 +117,28 @@ def test_a_generation_config_that_asks_for_more_keeps_generate():
     model = build_model("student-tiny")[0]
     model.generation_config.min_p = 0.1  # generate would apply it; this page would not
     assert not llama_decode.supports(model)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_same_logits_as_the_models_forward(name):
+    """Tokens can agree while the numbers drift (a transformers upgrade that rounds otherwise): the page's
+    logits at every step equal HF's forward on the same sequence within 1e-4 (a different order of float32
+    sums differs by about 1e-6 here), with positions counted from each row's first real token, as generate does."""
+    model = MODELS[name]
+    batch = TOKENIZER(PROMPTS[:8] + PROMPTS[-3:], return_tensors="pt", padding=True, add_special_tokens=False)
+    steps = 4
+    decoder = llama_decode.Decoder(model, batch["input_ids"], batch["attention_mask"], max_new_tokens=steps)
+    logits = [decoder.logits()]
+    chosen = []
+    for _ in range(steps - 1):
+        chosen.append(logits[-1].argmax(dim=-1))
+        logits.append(decoder.logits(chosen[-1]))
+    ids = torch.cat([batch["input_ids"], torch.stack(chosen, dim=1)], dim=1)
+    mask = torch.cat([batch["attention_mask"], torch.ones(len(ids), steps - 1, dtype=batch["attention_mask"].dtype)], dim=1)
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    with torch.no_grad():
+        reference = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+    prompt_length = batch["input_ids"].shape[1]
+    for t, page in enumerate(logits):
+        forward = reference[:, prompt_length - 1 + t]
+        assert torch.allclose(page, forward, atol=1e-4), f"{name}, step {t}: off by {(page - forward).abs().max():.2e}"
