@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .pretrain import completion_loss, random_batches, tokenize_pairs
+from .pretrain import completion_step, random_batches, tokenize_pairs
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH, completion_logits, generate_completions
 from .tasks import Task, task_of
@@ -140,14 +140,14 @@ def train_sequence_kd(
     config = config or DistillConfig()
     draw = _trace_batches(traces, tokenizer, config, next(student.parameters()).device)
 
-    def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        ids, labels = draw(generator)
-        return completion_loss(student, ids, labels, tokenizer.pad_token_id), {
-            "batch_tokens": (ids != tokenizer.pad_token_id).sum()
-        }
-
     return train_supervised(
-        student, step, config, callback=callback, progress=progress, description="sequence KD", log_every=log_every
+        student,
+        completion_step(student, draw, tokenizer.pad_token_id),
+        config,
+        callback=callback,
+        progress=progress,
+        description="sequence KD",
+        log_every=log_every,
     )
 
 

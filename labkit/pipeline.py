@@ -36,7 +36,7 @@ from .report import summary_table
 from .runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
 from .sampling import MAX_COMPLETION_LENGTH
 from .stages import Run, Stage, clear_run, last_stage, run_stages
-from .students import STUDENT_RECIPES, StudentInputs, make_student
+from .students import STUDENT_RECIPES, StudentInputs, make_student, student_methods
 from .tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, get_task, read_records, split_digest
 from .traces import load_traces, save_traces, teacher_traces
 
@@ -278,7 +278,7 @@ def lab_stages(task: str | Task | None = None, students: tuple[str, ...] | None 
             needs=("grpo_teacher",),
             writes=("traces.jsonl",),
         ),
-        *(stage for method in (students if students is not None else STUDENT_RECIPES) for stage in _student_stages(method)),
+        *(stage for method in student_methods(students) for stage in _student_stages(method)),
     ]
 
 

@@ -134,6 +134,19 @@ def length_pieces(
     return [trim_padding(ids[rows], labels[rows], pad_token_id) for rows in pieces]
 
 
+def completion_step(
+    model: torch.nn.Module, draw: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]], pad_token_id: int
+) -> Callable[[torch.Generator], tuple[torch.Tensor, dict]]:
+    """`train_supervised`'s step for (prompt, completion) pairs: a batch from `draw`, its `completion_loss`,
+    and the (non-padding) tokens it put through the model, `batch_tokens`. The warm-up and sequence KD share it."""
+
+    def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        ids, labels = draw(generator)
+        return completion_loss(model, ids, labels, pad_token_id), {"batch_tokens": (ids != pad_token_id).sum()}
+
+    return step
+
+
 def train_warmup(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -158,11 +171,12 @@ def train_warmup(
     # left the 1M model unable to use its scratchpad. `completion_loss` saves the padding another way.
     draw = random_batches(ids, labels, config.batch_size, tokenizer.pad_token_id)
 
-    def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        batch_ids, batch_labels = draw(generator)
-        loss = completion_loss(model, batch_ids, batch_labels, tokenizer.pad_token_id)
-        return loss, {"batch_tokens": (batch_ids != tokenizer.pad_token_id).sum()}
-
     return train_supervised(
-        model, step, config, callback=callback, log_every=log_every, progress=progress, description=description
+        model,
+        completion_step(model, draw, tokenizer.pad_token_id),
+        config,
+        callback=callback,
+        log_every=log_every,
+        progress=progress,
+        description=description,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .readings import change, difference_band, versus
-from .students import STUDENT_RECIPES
+from .students import STUDENT_RECIPES, student_methods
 
 
 def summary_rows(students: tuple[str, ...] | None = None) -> list[tuple[str, str, str]]:
@@ -13,10 +13,7 @@ def summary_rows(students: tuple[str, ...] | None = None) -> list[tuple[str, str
         ("teacher base", "warmup_teacher", "eval_teacher_base"),
         ("student base", "warmup_student", "eval_student_base"),
         ("teacher after GRPO", "grpo_teacher", "eval_teacher_grpo"),
-        *(
-            (STUDENT_RECIPES[method].label, f"student_{method}", f"eval_student_{method}")
-            for method in (students if students is not None else STUDENT_RECIPES)
-        ),
+        *((STUDENT_RECIPES[method].label, f"student_{method}", f"eval_student_{method}") for method in student_methods(students)),
     ]
 
 
@@ -107,14 +104,10 @@ def r1_findings(results: dict, profile) -> list[str]:
             + versus("distillation (sequence KD)", distilled["accuracy"], "RL on the student (GRPO only)", rl["accuracy"], n)
         )
         if "forced_direct_accuracy" in distilled:
-            lines.append(
-                f"  the distilled student made to answer directly: {distilled['forced_direct_accuracy']:.1%} "
-                f"(greedy {distilled['accuracy']:.1%}): its skill lives in the steps it writes"
-                if distilled["accuracy"] - distilled["forced_direct_accuracy"]
-                > difference_band(distilled["accuracy"], distilled["forced_direct_accuracy"], n)
-                else f"  the distilled student made to answer directly: {distilled['forced_direct_accuracy']:.1%} "
-                f"(greedy {distilled['accuracy']:.1%}): no worse without its steps"
-            )
+            direct, greedy = distilled["forced_direct_accuracy"], distilled["accuracy"]
+            falls = greedy - direct > difference_band(greedy, direct, n)
+            reading = "its skill lives in the steps it writes" if falls else "no worse without its steps"
+            lines.append(f"  the distilled student made to answer directly: {direct:.1%} (greedy {greedy:.1%}): {reading}")
     truth = results.get("eval_student_ground_truth") or {}
     if "accuracy" in distilled and "accuracy" in truth:
         lines.append(
@@ -124,7 +117,7 @@ def r1_findings(results: dict, profile) -> list[str]:
     costs = [
         f"{STUDENT_RECIPES[method].label.removeprefix('student: ')} {results[f'student_{method}']['seconds']:.0f} s, "
         f"{results[f'student_{method}']['train_flops'] / 1e12:.2f} TFLOP"
-        for method in profile.students or STUDENT_RECIPES
+        for method in student_methods(profile.students)
         if "train_flops" in (results.get(f"student_{method}") or {})
     ]
     if costs:

@@ -126,6 +126,11 @@ STUDENT_RECIPES: dict[str, StudentRecipe] = {
 }
 
 
+def student_methods(chosen: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The methods a run makes: `chosen` (a profile's `students`) in its order, or every registered recipe."""
+    return tuple(chosen) if chosen is not None else tuple(STUDENT_RECIPES)
+
+
 def make_student(
     method: str,
     student: torch.nn.Module,
