@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .readings import change, difference_band, versus
+from .readings import MATTERS, change, difference_band, versus
 from .students import STUDENT_RECIPES, student_methods
 
 
@@ -79,18 +79,20 @@ def r1_findings(results: dict, profile) -> list[str]:
         band = difference_band(base["accuracy"], grpo["accuracy"], n)
         lines.append(
             f"R1-Zero on the teacher (GRPO, rule rewards only): greedy accuracy {base['accuracy']:.1%} -> {grpo['accuracy']:.1%} "
-            f"({change(base['accuracy'], grpo['accuracy'], band)}), length {base['mean_length']:.1f} -> {grpo['mean_length']:.1f} tokens, "
+            f"({change(base['accuracy'], grpo['accuracy'], band, MATTERS)}), length {base['mean_length']:.1f} -> {grpo['mean_length']:.1f} tokens, "
             f"scratchpad {base['scratchpad_share']:.0%} -> {grpo['scratchpad_share']:.0%} greedy "
             f"({base.get('sampled_scratchpad_share', float('nan')):.0%} -> {grpo.get('sampled_scratchpad_share', float('nan')):.0%} sampled)"
         )
         if "forced_think_accuracy" in base and "forced_think_accuracy" in grpo:
             before, after = base["forced_think_accuracy"], grpo["forced_think_accuracy"]
-            verdict = change(before, after, difference_band(before, after, n))
+            verdict = change(before, after, difference_band(before, after, n), MATTERS)
             meaning = {
                 "rose": "the reasoning itself got better, not only chosen more often",
                 "stayed level": "GRPO chose the scratchpad more often; what it writes inside is no better or worse at this noise",
                 "fell": "GRPO chose the scratchpad and lost accuracy inside it",
-            }[verdict]
+            }.get(
+                verdict, f"the band is wider than the {100 * MATTERS:.0f} points that matter: evaluate on more problems to tell"
+            )
             lines.append(
                 f"  made to think, the teacher is right {before:.1%} before GRPO and {after:.1%} after: {verdict}; {meaning}"
             )
