@@ -41,6 +41,7 @@ class ThinkingCurve:
     scratchpad: bool  # warmed up with the scratchpad on every completion, or direct answers only
     steps: int  # the run's length in optimiser steps
     points: list[tuple[int, float]] = field(default_factory=list)  # (step, forced greedy accuracy)
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss) at every logged step
     seconds: float = 0.0  # training only, evaluation time taken out
     parameters: int = 0
 
@@ -90,6 +91,8 @@ def thinking_curve(
 
     def measure(metrics: dict) -> None:
         nonlocal evaluating
+        if "loss" in metrics:
+            curve.losses.append((metrics["step"], metrics["loss"]))
         if metrics["step"] % every == 0 or metrics["step"] == steps:
             start = time.perf_counter()
             state = torch.get_rng_state()  # evaluating must not change the batches that follow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -130,7 +131,8 @@ class GroupExplorer:
 
 # --- The live training dashboard --------------------------------------------------------------------
 
-# (panel title, [(metric key, label)]) in TRL's names; panels whose keys never appear stay empty.
+# (panel title, [(metric key, label)]) in TRL's names. A panel whose keys never appear is not drawn;
+# the figure says which were left out and why (EMPTY_NOTES), so no learner stares at an empty box.
 DASHBOARD_PANELS = (
     ("reward", [("reward", "total"), ("rewards/correctness_reward/mean", "correct"), ("rewards/format_reward/mean", "format")]),
     ("held-out accuracy", [("eval/accuracy", "greedy")]),
@@ -146,6 +148,20 @@ DASHBOARD_PANELS = (
 FLAT_NOTES = {
     "KL and clipping": "all 0 by construction: beta = 0 adds no KL term\n(no reference model), and with one update per batch\nthe ratio is 1, so nothing is clipped",
     "loss": "0 by construction at the start of each update:\nthe ratio is 1 and the advantages average to 0\n(the gradient is not 0; notebook 02 shows why)",
+}
+
+# Why a panel may have nothing to show: which loops log its metric, and when.
+EMPTY_NOTES = {
+    "held-out accuracy": "no held-out evaluation during this run (labkit's loops: eval_steps with eval_records; "
+    "with TRL's trainers the notebook evaluates after training)",
+    "scratchpad share": "labkit's loops log it; TRL's trainers do not",
+    "student's own samples: correct": "only on-policy training samples from the student; "
+    "sequence KD and logit KD train on fixed traces",
+    "length": "only on-policy training samples from the student, and only a held-out evaluation measures greedy length",
+    "gradient norm": "TRL's trainers log it; labkit's loops do not",
+    "entropy": "this trainer does not log the policy's entropy",
+    "silent groups": "this trainer does not log the share of groups whose rewards are all equal",
+    "KL and clipping": "this trainer logs neither the KL nor the clip ratio",
 }
 
 # The same dashboard for distillation (`TrainingDashboard(panels=DISTILL_PANELS)`): TRL's
@@ -205,29 +221,52 @@ class TrainingDashboard(TrainerCallback):
             self.image.value = self._png()
 
     def figure(self):
-        """The curves as a matplotlib figure (for a static copy in a saved notebook)."""
+        """The curves as a matplotlib figure (for a static copy in a saved notebook).
+
+        Only panels with something logged are drawn; a line under the title names the others and why."""
         import matplotlib.pyplot as plt
 
-        columns = math.ceil(len(self.panels) / 2)
-        fig, axes = plt.subplots(2, columns, figsize=(4 * columns, 5.5), squeeze=False)
-        for ax in axes.flat[len(self.panels) :]:
+        drawn, empty = [], []
+        for title, series in self.panels:
+            lines = [
+                (label, key, [(m["step"], m[key]) for m in self.history if isinstance(m.get(key), (int, float))])
+                for key, label in series
+            ]
+            lines = [line for line in lines if line[2]]
+            (drawn if lines else empty).append((title, lines))
+        rows = 1 if len(drawn) <= 1 else 2
+        columns = max(1, math.ceil(len(drawn) / rows))
+        fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.9 * rows + 0.4), squeeze=False)
+        for ax in axes.flat[len(drawn) :]:
             ax.set_visible(False)
-        for ax, (title, series) in zip(axes.flat, self.panels):
+        for ax, (title, lines) in zip(axes.flat, drawn):
             values = []
-            for key, label in series:
-                points = [(m["step"], m[key]) for m in self.history if isinstance(m.get(key), (int, float))]
+            for label, key, points in lines:
                 values += [value for _, value in points]
-                if points:
-                    ax.plot(*zip(*points), label=label, marker="o" if key.startswith("eval/") else None, markersize=3)
-            if values and all(value == 0 for value in values) and title in FLAT_NOTES:
+                ax.plot(*zip(*points), label=label, marker="o" if key.startswith("eval/") else None, markersize=3)
+            if all(value == 0 for value in values) and title in FLAT_NOTES:
                 ax.text(0.5, 0.5, FLAT_NOTES[title], transform=ax.transAxes, ha="center", va="center", fontsize=7, wrap=True)
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("step", fontsize=8)
-            if ax.lines:
-                ax.legend(fontsize=7)
+            ax.legend(fontsize=7)
+        if not drawn:
+            axes.flat[0].set_visible(True)
+            axes.flat[0].set_axis_off()
         fig.suptitle(self.title)
-        fig.tight_layout()
+        note = ""
+        if empty:
+            why = "; ".join(f"{title} ({EMPTY_NOTES.get(title, 'its metric was not logged')})" for title, _ in empty)
+            note = textwrap.fill(f"Not drawn, nothing logged {self.when}: {why}.", 45 * columns + 25)
+            fig.text(0.01, 0.01, note, fontsize=7, va="bottom")
+        lines_of_note = note.count("\n") + 1 if note else 0
+        fig.tight_layout(rect=(0, lines_of_note * 7 * 1.35 / 72 / fig.get_figheight(), 1, 1))
         return fig
+
+    @property
+    def when(self) -> str:
+        """'in this run' once the run has finished, 'so far' while it is still going."""
+        finished = self.history and int(self.history[-1].get("step", 0)) >= self.progress.max
+        return "in this run" if finished else "so far"
 
     def _png(self) -> bytes:
         import io

@@ -106,3 +106,28 @@ def test_dashboard_plots_loss_and_entropy_and_says_why_a_panel_is_flat():
 
     board({"step": 4, "kl": 0.02, "clip_ratio/region_mean": 0.0})  # with beta > 0 the KL moves: no note
     assert not {ax.get_title(): ax for ax in board.figure().axes}["KL and clipping"].texts
+
+
+def test_dashboard_draws_only_what_was_logged_and_says_why_the_rest_is_missing():
+    from labkit.widgets import DISTILL_PANELS, TrainingDashboard
+
+    # Sequence KD through SFTTrainer logs its loss and gradient norm, nothing sampled, no held-out evaluation.
+    board = TrainingDashboard(total_steps=4, every=10, title="SFT", panels=DISTILL_PANELS)
+    for step in (2, 4):
+        board({"step": step, "loss": 1.0 / step, "grad_norm": 0.5})
+    figure = board.figure()
+    drawn = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    assert drawn == ["training loss", "gradient norm"] and all(ax.lines for ax in figure.axes if ax.get_visible())
+    note = " ".join(text.get_text() for text in figure.texts).replace("\n", " ")
+    assert "nothing logged in this run" in note
+    for title in ("held-out accuracy", "student's own samples: correct", "length", "scratchpad share"):
+        assert title in note
+    assert "sequence KD and logit KD train on fixed traces" in note
+
+    # While the run is going, a panel not drawn yet is "so far"; a run that logs everything has no note.
+    live = TrainingDashboard(total_steps=10, every=10, panels=DISTILL_PANELS)
+    live({"step": 1, "loss": 1.0})
+    assert "so far" in " ".join(text.get_text() for text in live.figure().texts)
+    full = TrainingDashboard(total_steps=1, every=10, panels=DISTILL_PANELS[:2])
+    full({"step": 1, "loss": 1.0, "eval/accuracy": 0.5})
+    assert not [text for text in full.figure().texts if "Not drawn" in text.get_text()]
