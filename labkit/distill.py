@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .pretrain import completion_step, random_batches, tokenize_pairs
+from .pretrain import attention_from_lengths, completion_step, random_batches, tokenize_pairs
 from .runtime import LabkitError
 from .sampling import MAX_COMPLETION_LENGTH, completion_logits, generate_completions
 from .tasks import Task, task_of
@@ -174,7 +174,7 @@ def train_logit_kd(
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         batch_ids, batch_labels = draw(generator)
-        attention_mask = (batch_ids != tokenizer.pad_token_id).long()
+        attention_mask = attention_from_lengths(batch_ids, batch_labels, tokenizer.pad_token_id)
         mask = batch_labels[:, 1:] != -100  # logits at t score token t+1
         with torch.no_grad():
             teacher_logits = teacher(input_ids=batch_ids, attention_mask=attention_mask).logits[:, :-1]

@@ -74,10 +74,20 @@ def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerB
 
 
 def row_lengths(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
-    """Each right-padded row's length, (B,): its tokens that are not padding, or are labelled. The labels
-    count too because a hub tokenizer may pad with its EOS: the completion's last token, the EOS it must
-    learn to write, is then the pad id, and only its label tells it from padding."""
-    return ((ids != pad_token_id) | (labels != -100)).sum(dim=1)
+    """Each right-padded row's length, (B,): one past its last token that is not padding or is labelled.
+
+    Not a count of `ids != pad`: a hub tokenizer may pad with its EOS, and then an EOS inside a row (a
+    chat template's end of turn in the prompt, or the EOS the completion must learn to write, labelled)
+    is the pad id too. Only what comes after a row's last real token is padding."""
+    real = (ids != pad_token_id) | (labels != -100)  # (B, L)
+    positions = torch.arange(1, ids.shape[1] + 1, device=ids.device)
+    return (real * positions).amax(dim=1)
+
+
+def attention_from_lengths(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+    """The attention mask (B, L) of right-padded rows: 1 up to each row's length (`row_lengths`), 0 after."""
+    lengths = row_lengths(ids, labels, pad_token_id)
+    return (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]).long()
 
 
 def trim_padding(ids: torch.Tensor, labels: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +118,7 @@ def completion_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Ten
     total = torch.zeros((), device=ids.device)
     parameters = count_parameters(model)
     for piece_ids, piece_labels in length_pieces(ids, labels, pad_token_id, parameters):
-        attention_mask = (piece_ids != pad_token_id).long()
+        attention_mask = attention_from_lengths(piece_ids, piece_labels, pad_token_id)
         logits = model(input_ids=piece_ids, attention_mask=attention_mask).logits  # (b, l, V)
         # Position t predicts token t+1.
         total = total + F.cross_entropy(
@@ -142,7 +152,8 @@ def completion_step(
 
     def step(generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         ids, labels = draw(generator)
-        return completion_loss(model, ids, labels, pad_token_id), {"batch_tokens": (ids != pad_token_id).sum()}
+        tokens = attention_from_lengths(ids, labels, pad_token_id).sum()
+        return completion_loss(model, ids, labels, pad_token_id), {"batch_tokens": tokens}
 
     return step
 

@@ -67,3 +67,43 @@ def test_a_tokenizer_that_pads_with_its_eos_keeps_the_eos_label():
     trimmed_ids, trimmed_labels = trim_padding(ids, labels, pad)
     assert trimmed_ids.shape[1] == 4 and trimmed_labels[0, -1] == eos  # the longest row's EOS label is kept
     assert (trimmed_labels != -100).sum() == (labels != -100).sum()  # no label lost anywhere
+
+
+def test_an_eos_inside_a_row_is_attended_when_the_pad_is_the_eos():
+    """A chat template ends the prompt's turn with EOS; a tokenizer that pads with EOS must not mask it out.
+
+    The loss of the padded batch must equal each row's loss computed alone, with no padding at all."""
+    from labkit.distill import DistillConfig, train_logit_kd
+    from labkit.pretrain import attention_from_lengths, row_lengths
+
+    model, tokenizer = build_model("student-tiny")
+    eos = pad = tokenizer.eos_token_id
+    word = tokenizer("12+34=", add_special_tokens=False)["input_ids"]
+    # Row 0: prompt, EOS (end of turn), more prompt, then the completion and its EOS; row 1 shorter, padded.
+    rows = [word + [eos] + word + word[:3] + [eos], word + word[:2] + [eos]]
+    prompt_lengths = [2 * len(word) + 1, len(word)]
+    width = max(len(r) for r in rows)
+    ids = torch.full((2, width), pad)
+    labels = torch.full((2, width), -100)
+    for i, (row, cut) in enumerate(zip(rows, prompt_lengths)):
+        ids[i, : len(row)] = torch.tensor(row)
+        labels[i, cut : len(row)] = torch.tensor(row[cut:])
+    assert row_lengths(ids, labels, pad).tolist() == [len(r) for r in rows]
+    assert attention_from_lengths(ids, labels, pad)[0].all()  # the EOS inside row 0 is attended
+
+    alone = []
+    for i, row in enumerate(rows):
+        logits = model(input_ids=ids[i : i + 1, : len(row)]).logits  # no mask: every token is real
+        alone.append(
+            torch.nn.functional.cross_entropy(logits[0, :-1], labels[i, 1 : len(row)], ignore_index=-100, reduction="sum")
+        )
+    expected = sum(alone) / (labels[:, 1:] != -100).sum()
+    assert torch.allclose(completion_loss(model, ids, labels, pad), expected, atol=1e-5)
+
+    # Logit KD builds its mask the same way: a step on these rows runs (teacher = a copy of the student).
+    traces = [{"prompt": "12+34=", "completion": "<answer>46</answer>"}]
+    import copy
+
+    tokenizer.pad_token = tokenizer.eos_token
+    summary = train_logit_kd(copy.deepcopy(model), model, tokenizer, traces, DistillConfig(max_steps=1, batch_size=2))
+    assert summary["steps"] == 1
