@@ -50,7 +50,7 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-# --- labkit's loop, piece by piece (the same calls as grpo_loop._grpo_step) -------------------------------
+# --- labkit's loop, piece by piece (the same calls as grpo_loop._sample_and_score and _learn) -------------------------------
 model, tokenizer = build_model(args.model)
 optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
 labkit = {"sampling": [], "scoring": [], "update": []}

@@ -11,13 +11,19 @@
 
 Cost on 2 CPU cores, 1M teacher, 8 prompts x 8 samples, 40 tokens: about 0.3-0.45 s a
 step. A `KeyboardInterrupt` (the stop button in a notebook) saves a checkpoint of the
-last finished step before it propagates; `resume=True` continues from it and ends with
-the same weights as a run that was never interrupted (same seed, CPU).
+last finished step before it propagates, wherever it lands: the random states are
+snapshotted where each step starts, so a step interrupted while sampling is redrawn
+whole; an interrupt during the update is held until the update and its record finish
+(the model never holds half an update). `resume=True` continues from the checkpoint and
+ends with the same weights as a run that was never interrupted (same seed, CPU).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,15 +105,58 @@ def learning_rate_factor(step: int, config: GRPOLoopConfig) -> float:
     return lr_multiplier(step, config.max_steps, warmup, config.lr_schedule)
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator, history: list[dict]) -> None:
-    """Everything a resumed run needs to continue bit for bit, written atomically."""
+def random_states(generator: torch.Generator, reward_funcs: Sequence[RewardFunction]) -> dict:
+    """Every random state a step draws from: the prompt generator, torch's global RNG (sampling) and
+    the own `rng` of any reward that has one (`rewards.make_random_reward`)."""
+    return {
+        "prompt_generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "reward_rngs": [fn.rng.getstate() if hasattr(fn, "rng") else None for fn in reward_funcs],
+    }
+
+
+def restore_random_states(state: dict, generator: torch.Generator, reward_funcs: Sequence[RewardFunction]) -> None:
+    generator.set_state(state["prompt_generator"])
+    torch.set_rng_state(state["torch_rng"])
+    for fn, saved in zip(reward_funcs, state.get("reward_rngs", [])):
+        if saved is not None and hasattr(fn, "rng"):
+            fn.rng.setstate(_as_tuples(saved))
+
+
+def _as_tuples(value):
+    """random.Random.setstate wants the tuples it gave; a checkpoint may hand them back as lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+@contextlib.contextmanager
+def finish_before_interrupt():
+    """Hold a Ctrl-C (the notebook's stop button) until the block ends, then raise it.
+
+    The update and the record of a step form one unit: interrupted inside it, a run would hold half an
+    update (some parameters stepped, others not) that no checkpoint describes. Only the main thread can
+    take over SIGINT; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, random_state: dict, history: list[dict]) -> None:
+    """Everything a resumed run needs to continue bit for bit, written atomically: the weights and
+    optimiser after the last recorded step, and the random states where the next step starts."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "prompt_generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
+        **random_state,
         "history": history,
     }
     temporary = path.with_suffix(".tmp")
@@ -168,25 +217,28 @@ def train_grpo(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["prompt_generator"])
-        torch.set_rng_state(state["torch_rng"])
+        restore_random_states(state, generator, reward_funcs)
         history = state["history"]
+    # Where the next step starts: a checkpoint saves these, not the states of a step cut off midway.
+    step_start = random_states(generator, reward_funcs)
 
     def save() -> None:
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, generator, history)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, step_start, history)
 
     bar = tqdm(range(len(history), config.max_steps), desc="GRPO", disable=not progress, mininterval=1.0)
     try:
         for step in bar:
-            metrics = _grpo_step(
-                model, tokenizer, records, task, config, generator, optimizer, reward_funcs, names, weights, ref_model
-            )
-            scheduler.step()
-            # TRL's num_tokens: prompt and completion tokens sampled (and trained on) so far.
-            metrics["num_tokens"] = (history[-1].get("num_tokens", 0) if history else 0) + metrics.pop("batch_tokens")
-            metrics["step"] = step + 1
-            metrics["learning_rate"] = scheduler.get_last_lr()[0]
+            batch = _sample_and_score(model, tokenizer, records, task, config, generator, reward_funcs, names, weights)
+            with finish_before_interrupt():
+                metrics = _learn(model, optimizer, batch, config, ref_model)
+                scheduler.step()
+                # TRL's num_tokens: prompt and completion tokens sampled (and trained on) so far.
+                metrics["num_tokens"] = (history[-1].get("num_tokens", 0) if history else 0) + metrics.pop("batch_tokens")
+                metrics["step"] = step + 1
+                metrics["learning_rate"] = scheduler.get_last_lr()[0]
+                history.append(metrics)
+                step_start = random_states(generator, reward_funcs)
             if config.eval_steps and (step + 1) % config.eval_steps == 0:
                 rng = torch.get_rng_state()  # evaluation reseeds the global RNG; training must not notice
                 held_out = evaluate(
@@ -194,14 +246,13 @@ def train_grpo(
                 )
                 torch.set_rng_state(rng)
                 metrics.update({f"eval/{key}": held_out[key] for key in ("accuracy", "scratchpad_share", "mean_length")})
-            history.append(metrics)
             bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['completions/mean_length']:.1f}")
             if callback is not None:
                 callback(metrics)
             if config.save_steps and (step + 1) % config.save_steps == 0:
                 save()
     except KeyboardInterrupt:
-        save()  # the last finished step; the interrupted one is dropped whole
+        save()  # the last recorded step; one cut off while sampling is redrawn whole on resume
         raise
     save()
     return history
@@ -256,11 +307,12 @@ def _length_by_outcome(lengths: torch.Tensor, correct: list[float] | None) -> di
     return {"completions/mean_length_correct": mean(right), "completions/mean_length_wrong": mean(~right)}
 
 
-def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, reward_funcs, names, weights, ref_model) -> dict:
-    """One GRPO step: sample, score, advantages, `num_iterations` updates. Returns its metrics.
+def _sample_and_score(model, tokenizer, records, task, config, generator, reward_funcs, names, weights) -> dict:
+    """The first half of a GRPO step: draw prompts, sample a group each, score them, group advantages.
 
     The model reads what `task.model_text` makes of each prompt: the prompt itself for the lab's tiny
-    models, the conversation in the model's chat template for a chat task (GSM8K on a hub model)."""
+    models, the conversation in the model's chat template for a chat task (GSM8K on a hub model).
+    Nothing here changes the model, so an interrupt here loses only random draws, which resume redraws."""
     start = time.perf_counter()
     rows = torch.randint(0, len(records), (config.prompts_per_step,), generator=generator).tolist()
     batch = [records[r] for r in rows]
@@ -281,6 +333,19 @@ def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, re
     advantages = group_advantages(rewards, config.num_generations, scale=config.scale_rewards).to(
         generation.completion_ids.device
     )
+    return {
+        "start": start,
+        "generation": generation,
+        "per_function": per_function,
+        "rewards": rewards,
+        "advantages": advantages,
+        "scratchpad_share": sum(task.shows_working(t) for t in generation.texts) / len(generation.texts),
+    }
+
+
+def _learn(model, optimizer, batch: dict, config: GRPOLoopConfig, ref_model) -> dict:
+    """The second half: the reference log-probs (beta > 0), `num_iterations` updates, and the step's metrics."""
+    generation, rewards, advantages, per_function = (batch[k] for k in ("generation", "rewards", "advantages", "per_function"))
     inputs = (generation.prompt_ids, generation.prompt_mask, generation.completion_ids, generation.completion_mask)
     ref_logps = None
     if ref_model is not None and config.beta > 0:
@@ -299,10 +364,10 @@ def _grpo_step(model, tokenizer, records, task, config, generator, optimizer, re
         "completions/mean_length": generation.lengths.float().mean().item(),
         "batch_tokens": int(generation.prompt_mask.sum() + generation.completion_mask.sum()),
         **_length_by_outcome(generation.lengths, per_function.get("correctness_reward")),
-        "scratchpad_share": sum(task.shows_working(t) for t in generation.texts) / len(generation.texts),
+        "scratchpad_share": batch["scratchpad_share"],
         "entropy": _masked_mean(entropy.detach(), generation.completion_mask.float()).item(),
         "grad_norm": grad_norm,
-        "step_seconds": time.perf_counter() - start,
+        "step_seconds": time.perf_counter() - batch["start"],
         **stats,
         # The first group, for dashboards: what the model wrote and how it was scored.
         "samples": [

@@ -233,7 +233,9 @@ def make_random_reward(probability: float, seed: int = 0):
     """A control: reward 1 with `probability`, whatever the completion says.
 
     Trained on it, GRPO has nothing to learn from the text, so accuracy, length
-    and scratchpad use should not rise. Deterministic for a given seed.
+    and scratchpad use should not rise. Deterministic for a given seed. Its draws come
+    from its own `random.Random`, exposed as `random_reward.rng`, so a checkpoint can save
+    and restore where it is (`grpo_loop.save_checkpoint`).
     """
     if not 0.0 <= probability <= 1.0:
         raise LabkitError(f"probability must be in [0, 1], got {probability}")
@@ -244,4 +246,5 @@ def make_random_reward(probability: float, seed: int = 0):
     def random_reward(completions: list[Any], **kwargs: Any) -> list[float]:
         return [1.0 if rng.random() < probability else 0.0 for _ in completions]
 
+    random_reward.rng = rng
     return random_reward

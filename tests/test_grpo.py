@@ -285,3 +285,95 @@ def test_a_temperature_that_cannot_sample_is_refused_in_one_line(temperature):
     with pytest.raises(LabkitError, match="temperature must be > 0") as error:
         GRPOLoopConfig(temperature=temperature)
     assert "\n" not in str(error.value)
+
+
+def _resumed_after(tmp_path, interrupt, reward_funcs=None):
+    """Run 4 steps with `interrupt` wired in (a dict of train_grpo keywords), expect the KeyboardInterrupt,
+    resume in a fresh model, and return (resumed history, resumed model, reference history, reference model)."""
+    records = read_records("train")[:30]
+    config = _tiny_loop_config()
+    fresh_rewards = reward_funcs or (lambda: None)
+    reference_model, tokenizer = build_model("student")
+    reference = train_grpo(reference_model, tokenizer, records, config, reward_funcs=fresh_rewards())
+    interrupted_model, _ = build_model("student")
+    keywords = interrupt(interrupted_model)
+    keywords.setdefault("reward_funcs", fresh_rewards())
+    with pytest.raises(KeyboardInterrupt):
+        train_grpo(interrupted_model, tokenizer, records, config, output_dir=tmp_path, **keywords)
+    saved_steps = len(torch.load(tmp_path / "grpo_checkpoint.pt", weights_only=True)["history"])
+    resumed_model, _ = build_model("student")
+    resumed = train_grpo(
+        resumed_model, tokenizer, records, config, output_dir=tmp_path, resume=True, reward_funcs=fresh_rewards()
+    )
+    return saved_steps, (resumed, resumed_model, reference, reference_model)
+
+
+def _same_run(resumed, resumed_model, reference, reference_model):
+    assert [m["step"] for m in resumed] == [1, 2, 3, 4]
+    assert [m["loss"] for m in resumed] == [m["loss"] for m in reference]
+    assert all(torch.equal(p, q) for p, q in zip(resumed_model.parameters(), reference_model.parameters()))
+
+
+def test_an_interrupt_while_sampling_is_redrawn_whole_on_resume(tmp_path):
+    from labkit.rewards import correctness_reward, make_random_reward
+
+    # A random reward gives every group advantages, so which prompts and samples a step drew shows in the weights.
+    def interrupting(random_reward):
+        calls = {"n": 0}
+
+        def random_reward_that_stops(completions, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:  # step 3: its prompts are drawn and its groups sampled, nothing learned yet
+                raise KeyboardInterrupt
+            return random_reward(completions, **kwargs)
+
+        random_reward_that_stops.rng = random_reward.rng
+        random_reward_that_stops.__name__ = "random_reward"
+        return random_reward_that_stops
+
+    saved_steps, runs = _resumed_after(
+        tmp_path,
+        lambda model: {"reward_funcs": [correctness_reward, interrupting(make_random_reward(0.5, seed=1))]},
+        reward_funcs=lambda: [correctness_reward, make_random_reward(0.5, seed=1)],
+    )
+    assert saved_steps == 2  # step 3 was cut off before it learned anything: dropped, and redrawn
+    _same_run(*runs)
+
+
+def test_an_interrupt_during_the_update_finishes_the_step_first(tmp_path):
+    import os
+    import signal
+
+    def send_sigint_in_third_backward(model):
+        seen = {"n": 0}
+        parameter = next(model.parameters())
+
+        def hook(grad):
+            seen["n"] += 1
+            if seen["n"] == 3:  # the stop button, pressed in the middle of step 3's backward pass
+                os.kill(os.getpid(), signal.SIGINT)
+            return grad
+
+        parameter.register_hook(hook)
+        return {}
+
+    saved_steps, runs = _resumed_after(tmp_path, send_sigint_in_third_backward)
+    assert saved_steps == 3  # step 3's update and record finished before the interrupt was raised
+    _same_run(*runs)
+
+
+def test_the_random_rewards_own_draws_are_saved_and_restored(tmp_path):
+    from labkit.rewards import correctness_reward, make_random_reward
+
+    def stop_after_two(model):
+        def callback(metrics):
+            if metrics["step"] == 2:
+                raise KeyboardInterrupt
+
+        return {"callback": callback}
+
+    saved_steps, runs = _resumed_after(
+        tmp_path, stop_after_two, reward_funcs=lambda: [correctness_reward, make_random_reward(0.5, seed=1)]
+    )
+    assert saved_steps == 2
+    _same_run(*runs)
