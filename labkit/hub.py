@@ -409,13 +409,6 @@ def sample_answers(model, tokenizer, records: list[dict], setting: HubSetting, *
     return generation.texts
 
 
-def rejection_sample(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[dict]:
-    """R1's distillation data: `sample_answers`, filtered by `keep_traces`."""
-    return keep_traces(
-        records, sample_answers(model, tokenizer, records, setting, temperature=temperature), setting.trace_samples
-    )
-
-
 def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: bool = True) -> list[dict]:
     """Rejection sampling's filter: of the k samples of each problem (texts[i*k:(i+1)*k]) keep
     the right and well-formed ones whose calculator notes add up (`check_notes`), each distinct

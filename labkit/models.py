@@ -41,8 +41,6 @@ MODEL_CONFIGS: dict[str, dict] = {
     "student-xxs": dict(hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
     "student-tiny": dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=1, intermediate_size=48),
 }
-# Hub models the lab is written for (the GPU and network path).
-HUB_MODELS = ("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct")
 
 
 def llama_config(tokenizer: PreTrainedTokenizerBase, sizes: dict, max_position_embeddings: int = 256) -> LlamaConfig:

@@ -41,7 +41,6 @@ KNOWN_TASKS = {**TASKS, **DATA_TASKS}  # what `get_task` takes by name
 DEFAULT_TASK = "sums"
 SPLITS = ("train", "validation", "test")
 SPLIT_SIZES = ColumnSums.split_sizes  # the sums' sizes, which most tasks share
-SPLITS_SEED = ColumnSums.splits_seed
 # The repository's data folder; absent when labkit is installed without the repo.
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data"
 
