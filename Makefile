@@ -38,7 +38,7 @@ lint: $(BIN)/labkit
 	$(BIN)/ruff format --check .
 
 book: $(BIN)/labkit $(BOOK_VENV)/bin/jupyter-book
-	LABKIT_JUPYTER_BOOK=$(BOOK_VENV)/bin/jupyter-book $(BIN)/python -m labkit.book --profile $(PROFILE)
+	LABKIT_JUPYTER_BOOK=$(BOOK_VENV)/bin/jupyter-book $(BIN)/python -m labkit.course.book --profile $(PROFILE)
 
 test: lint $(BOOK_VENV)/bin/jupyter-book
 	LABKIT_JUPYTER_BOOK=$(BOOK_VENV)/bin/jupyter-book $(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/demo_load.py [--run runs/default] [--users 30] [--rounds 3]
 
-Serves a finished run's teacher and student with `labkit.demo` (default stream settings,
+Serves a finished run's teacher and student with `labkit.app.demo` (default stream settings,
 127.0.0.1), sends `--users` Compare requests at the same moment through `gradio_client`
 (one held-out problem each, greedy, 48 new tokens), and measures the wall time of each
 request, twice, side by side in one run:
@@ -29,10 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 import gradio as gr
 from gradio_client import Client
 
-from labkit.batching import DecodeBatcher
-from labkit.demo import build_app, launch, load_run
-from labkit.pipeline import default_runs_dir
+from labkit.app.batching import DecodeBatcher
+from labkit.app.demo import build_app, launch, load_run
 from labkit.rewards import is_correct
+from labkit.run.pipeline import default_runs_dir
 from labkit.tasks import read_records
 
 warnings.filterwarnings("ignore")

@@ -40,10 +40,10 @@ import torch
 
 from labkit.evaluate import evaluate, model_row
 from labkit.models import build_model, load_model
-from labkit.pipeline import run_pipeline
 from labkit.pretrain import train_warmup
-from labkit.profiles import get_profile, task_for_profile
-from labkit.students import StudentInputs, make_student
+from labkit.run.pipeline import run_pipeline
+from labkit.run.profiles import get_profile, task_for_profile
+from labkit.run.students import StudentInputs, make_student
 from labkit.tasks import out_of_distribution_records, read_records
 from labkit.traces import load_traces
 

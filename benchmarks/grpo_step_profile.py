@@ -31,8 +31,8 @@ from labkit.models import build_model
 from labkit.rewards import correctness_reward, format_reward
 from labkit.sampling import generate_completions
 from labkit.tasks import read_records
-from labkit.trl_grpo import grpo_trainer
-from labkit.trl_setup import StepTimer
+from labkit.trainers.grpo import grpo_trainer
+from labkit.trainers.setup import StepTimer
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()

@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/grpo_vs_ppo.py [--model teacher] [--steps 5]
 
-Each method runs in its own process (labkit.costs); the ratios are measured side by
+Each method runs in its own process (labkit.run.costs); the ratios are measured side by
 side in one run, so a busy machine slows both alike.
 """
 
 import argparse
 
-from labkit.costs import compare
+from labkit.run.costs import compare
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="teacher")

@@ -16,8 +16,8 @@ import warnings
 from labkit.grpo_loop import GRPOLoopConfig, train_grpo
 from labkit.models import build_model
 from labkit.tasks import read_records
-from labkit.trl_grpo import grpo_trainer
-from labkit.trl_setup import StepTimer
+from labkit.trainers.grpo import grpo_trainer
+from labkit.trainers.setup import StepTimer
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()

@@ -23,10 +23,10 @@ from pathlib import Path
 import psutil
 import torch
 
-from labkit.pipeline import run_pipeline
-from labkit.profiles import get_profile, task_for_profile
 from labkit.readings import versus_seeds
-from labkit.report import summary_rows
+from labkit.run.pipeline import run_pipeline
+from labkit.run.profiles import get_profile, task_for_profile
+from labkit.run.report import summary_rows
 from labkit.runtime import describe_device, pick_device
 
 warnings.filterwarnings("ignore")

@@ -18,7 +18,7 @@ import torch
 
 from labkit.evaluate import model_row
 from labkit.models import build_model, load_model, quantize_int8
-from labkit.pipeline import default_runs_dir
+from labkit.run.pipeline import default_runs_dir
 from labkit.tasks import read_records
 
 warnings.filterwarnings("ignore")

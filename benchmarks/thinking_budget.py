@@ -21,8 +21,8 @@ import warnings
 import psutil
 import torch
 
+from labkit.course.thinking import thinking_curve
 from labkit.tasks import get_task, read_records
-from labkit.thinking import thinking_curve
 
 warnings.filterwarnings("ignore")
 parser = argparse.ArgumentParser()

@@ -109,8 +109,8 @@ def environment_report() -> dict:
 def _run(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from .pipeline import run_pipeline
-    from .profiles import check_sizes, get_profile
+    from .run.pipeline import run_pipeline
+    from .run.profiles import check_sizes, get_profile
 
     profile = get_profile(args.profile)
     if args.teacher or args.student:
@@ -166,8 +166,8 @@ def _info(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .demo import build_app, check_port, launch, load_pair, load_run, run_task
-    from .pipeline import default_runs_dir
+    from .app.demo import build_app, check_port, launch, load_pair, load_run, run_task
+    from .run.pipeline import default_runs_dir
 
     check_port(args.port, args.host)  # before the models load: a bad port is a one-line error at once
     if (args.teacher is None) != (args.student is None):
@@ -187,7 +187,7 @@ def _demo(args: argparse.Namespace) -> None:
         task = run_task(run_dir)
         app = build_app(teacher, student, tokenizer, task=task, teacher_name=teacher_name, student_name=student_name)
     if args.screenshot:
-        from .screenshot import take_screenshot
+        from .app.screenshot import take_screenshot
 
         launch(app, host=args.host, port=args.port, prevent_thread_lock=True, quiet=True)
         try:
@@ -200,7 +200,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _links(args: argparse.Namespace) -> None:
-    from .links import repository, sync
+    from .course.links import repository, sync
 
     owner, name = repository()
     problems = sync(check=args.check)

@@ -20,7 +20,7 @@ is learned from them, at toy scale:
    change the step size. TRL's trainers do not; at T = 1 the two are equal.
 2. Three labkit methods (`train_logit_kd`, `train_on_policy_kd`, and
    `train_sequence_kd`, the plain-PyTorch twin of TRL's SFTTrainer in
-   `trl_distill.py`), each a step function run by `training.train_supervised`
+   `trainers/distill.py`), each a step function run by `training.train_supervised`
    on one `DistillConfig`, so every method gets the same number of optimiser
    steps on the same number of sequences.
 

@@ -259,7 +259,7 @@ def train_grpo(
 
 
 def tokens_of_run(history: list[dict], config: GRPOLoopConfig) -> dict[str, int]:
-    """What a finished run put through its model, for `costs.training_flops`: every prompt and
+    """What a finished run put through its model, for `run.costs.training_flops`: every prompt and
     completion token was sampled once (a forward pass), trained on `num_iterations` times, and read
     by the reference model when beta > 0."""
     sampled = history[-1]["num_tokens"] if history else 0

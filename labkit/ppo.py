@@ -15,7 +15,7 @@ with per-token advantages.
 
 GRPO replaces V with the mean reward of a group of samples of the same prompt,
 so it holds no second network, computes no second forward/backward pass and
-keeps no second set of Adam moments. `labkit.costs` measures what that saves.
+keeps no second set of Adam moments. `labkit.run.costs` measures what that saves.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ computed by one forward pass over prompt + completion, as TRL does.
 `AnswerBatch` is the same sampling written out one token at a time (the KV cache
 carried by hand) for several prompts at once, each with its own settings: the demo
 shows answers as they grow and joins its users' requests into one batch
-(`labkit.batching`). `AnswerStream` is one prompt's k answers.
+(`labkit.app.batching`). `AnswerStream` is one prompt's k answers.
 """
 
 from __future__ import annotations

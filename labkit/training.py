@@ -77,7 +77,7 @@ def train_supervised(
     `step_fn(generator) -> (loss, extra)`: the scalar loss of one batch (with its
     graph) and a dict of extra metrics to log; `extra["batch_tokens"]`, if given, is the
     number of (non-padding) tokens the batch put through the model, summed into `num_tokens`
-    (TRL's name: tokens trained on so far; `costs.training_flops` reads it). The logged `loss` is
+    (TRL's name: tokens trained on so far; `run.costs.training_flops` reads it). The logged `loss` is
     the mean over the steps since the last log line; `final_loss` is the last logged one.
     `config` is the method's config (`WarmupConfig`, `DistillConfig`): its
     `max_steps`, `learning_rate`, `warmup_steps`, `max_grad_norm`, `seed` and,

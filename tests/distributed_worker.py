@@ -35,7 +35,7 @@ from labkit.grpo_loop import GRPOLoopConfig
 from labkit.models import load_model
 from labkit.rewards import correctness_reward, format_reward, length_heuristic_reward
 from labkit.tasks import read_records
-from labkit.trl_grpo import grpo_trainer
+from labkit.trainers.grpo import grpo_trainer
 
 
 def row_seeded_generation(seed: int):

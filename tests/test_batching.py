@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from labkit.batching import DecodeBatcher
+from labkit.app.batching import DecodeBatcher
 from labkit.models import build_model
 from labkit.sampling import AnswerStream
 from labkit.tasks import read_records

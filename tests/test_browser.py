@@ -10,9 +10,9 @@ import socket
 
 import pytest
 
-from labkit.demo import build_app, launch
+from labkit.app.demo import build_app, launch
+from labkit.app.screenshot import answer_in_browser, find_chromium, headless_chromium
 from labkit.models import build_model
-from labkit.screenshot import answer_in_browser, find_chromium, headless_chromium
 from labkit.tasks import read_records
 
 pytestmark = pytest.mark.skipif(

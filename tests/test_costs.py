@@ -2,9 +2,9 @@
 
 import pytest
 
-from labkit.costs import training_flops
 from labkit.grpo_loop import GRPOLoopConfig, tokens_of_run, train_grpo
 from labkit.models import build_model
+from labkit.run.costs import training_flops
 from labkit.tasks import read_records
 
 

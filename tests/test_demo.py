@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import cli
-from labkit.demo import build_app, canonical_prompt, check_prompt, launch, load_run
+from labkit.app.demo import build_app, canonical_prompt, check_prompt, launch, load_run
+from labkit.app.explain import ABOUT, describe_answers, explain_rewards, verdict
 from labkit.evaluate import evaluate
-from labkit.explain import ABOUT, describe_answers, explain_rewards, verdict
 from labkit.models import build_model, save_model
 from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
 from labkit.runtime import LabkitError
@@ -695,7 +695,7 @@ def test_launch_refuses_a_port_in_use(busy_port):
 def test_a_run_folder_says_which_task_the_demo_serves(tmp_path):
     import json
 
-    from labkit.demo import run_task
+    from labkit.app.demo import run_task
 
     assert run_task(tmp_path).name == "sums"  # a folder from before tasks had names
     (tmp_path / "config.json").write_text(json.dumps({"task": "countdown", "task_spec": "countdown", "seed": 0}))

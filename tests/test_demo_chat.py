@@ -1,6 +1,6 @@
 """The app on notebook 06's pair: two chat models with their own tokenizers, judged by GSM8K's rules.
 
-Offline: hub-format chat models made here (`hub.make_chat_model`), the two tokenizers learned from
+Offline: hub-format chat models made here (`hub.chat.make_chat_model`), the two tokenizers learned from
 different text so that the same problem is different token ids for each, and the GSM8K-format sample.
 The handlers are called directly (no server): the served app is `tests/test_demo.py`'s subject.
 """
@@ -9,14 +9,14 @@ import re
 
 import pytest
 
-from labkit.demo import build_app
-from labkit.explain import about
-from labkit.gsm8k import SYSTEM_PROMPT, load_gsm8k
-from labkit.hub import make_chat_model
+from labkit.app.demo import build_app
+from labkit.app.explain import about
+from labkit.hub.chat import make_chat_model
 from labkit.models import load_model
 from labkit.runtime import LabkitError
 from labkit.sampling import generate_completions
 from labkit.tasks import GSM8K, get_task, task_of
+from labkit.tasks.gsm8k import SYSTEM_PROMPT, load_gsm8k
 
 NEW_TOKENS = 12
 
@@ -121,7 +121,7 @@ def test_a_pair_whose_template_leaves_no_room_fails_at_build_time(pair):
 
 
 def test_gsm8k_traces_verdicts_and_templates_use_the_tasks_own_rules(pair):
-    from labkit.explain import describe_answers
+    from labkit.app.explain import describe_answers
     from labkit.traces import judge_trace
 
     task, record = GSM8K(), {"prompt": "Q", "answer": "18", "task": "gsm8k"}
@@ -152,8 +152,8 @@ def test_compare_refuses_a_prompt_that_types_the_templates_own_tokens(pair):
 
 
 def test_labkit_demo_serves_any_two_saved_models_on_their_task(pair, capsys):
+    from labkit.app.serve import load_pair
     from labkit.cli import main
-    from labkit.serve import load_pair
 
     app, *_ = pair
     teacher_path, student_path = map(str, app.paths)

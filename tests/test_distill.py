@@ -181,7 +181,7 @@ def test_no_traces_is_a_clear_error():
 
 
 def test_trl_sft_trainer_lowers_its_loss():
-    from labkit.trl_distill import sft_trainer, train_with
+    from labkit.trainers.distill import sft_trainer, train_with
 
     student, tokenizer = build_model("student-tiny", seed=0)
     trainer = sft_trainer(student, tokenizer, ground_truth_traces(read_records("train"), 256), STEPS, logging_steps=4)
@@ -190,7 +190,7 @@ def test_trl_sft_trainer_lowers_its_loss():
 
 
 def test_trl_distillation_trainer_lowers_its_loss(tiny_pair):
-    from labkit.trl_distill import distillation_trainer, train_with
+    from labkit.trainers.distill import distillation_trainer, train_with
 
     teacher, tokenizer = tiny_pair
     student, _ = build_model("student-tiny", seed=0)
@@ -213,7 +213,7 @@ def test_sft_trainer_and_labkit_sequence_kd_compute_the_same_loss():
     """The students' sequence KD runs in labkit's loop; TRL's SFTTrainer is the tool at work. On one
     batch, SFTTrainer's loss (completion tokens only, EOS appended) equals labkit's completion_loss."""
     from labkit.pretrain import completion_loss
-    from labkit.trl_distill import sft_trainer
+    from labkit.trainers.distill import sft_trainer
 
     student, tokenizer = build_model("student-tiny", seed=0)
     traces = ground_truth_traces(read_records("train"), 8)

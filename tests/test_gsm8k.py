@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.gsm8k import (
+from labkit.hub.chat import clipped_ratio
+from labkit.runtime import LabkitError
+from labkit.tasks.gsm8k import (
     chat_prompt,
-    clipped_ratio,
     final_number,
     gsm8k_correctness_reward,
     gsm8k_format_reward,
     load_gsm8k,
     notes_add_up,
-    write_sample,
 )
-from labkit.runtime import LabkitError
+from labkit.tasks.gsm8k_sample import write_sample
 
 
 def test_loader_reads_a_saved_dataset(tmp_path):

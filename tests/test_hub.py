@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from labkit.grpo_loop import GRPOLoopConfig, train_grpo
-from labkit.gsm8k import chat_prompt, load_gsm8k
-from labkit.hub import (
+from labkit.hub.chat import (
     HUB_SETTINGS,
     LORA_LEARNING_RATE,
     distill_student,
@@ -25,7 +24,8 @@ from labkit.hub import (
 from labkit.models import count_parameters, load_model
 from labkit.runtime import LabkitError
 from labkit.tasks import GSM8K
-from labkit.trl_setup import train_with
+from labkit.tasks.gsm8k import chat_prompt, load_gsm8k
+from labkit.trainers.setup import train_with
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = "sample"
@@ -120,7 +120,7 @@ def test_settings_name_their_machine_and_unknown_ones_fail_in_one_line(monkeypat
 
 
 def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
-    command = [sys.executable, "-m", "labkit.scale", "--task", "sums", "--model", "teacher", "--max-steps", "2",
+    command = [sys.executable, "-m", "labkit.hub.scale", "--task", "sums", "--model", "teacher", "--max-steps", "2",
                "--prompts-per-step", "2", "--num-generations", "4", "--output-dir", str(tmp_path / "sums")]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -129,11 +129,11 @@ def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
     assert (tmp_path / "sums" / "model.safetensors").exists()
     env_offline = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "labkit.scale", "--task", "gsm8k", "--model", "no-such-org/no-such-model", "--data", SAMPLE],
+        [sys.executable, "-m", "labkit.hub.scale", "--task", "gsm8k", "--model", "no-such-org/no-such-model", "--data", SAMPLE],
         capture_output=True, text=True, timeout=300, cwd=ROOT, env=env_offline,
     )  # fmt: skip
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("labkit.scale: error: could not load model 'no-such-org/no-such-model'")
+    assert result.stderr.startswith("labkit.hub.scale: error: could not load model 'no-such-org/no-such-model'")
 
 
 def test_lora_trains_only_the_adapter_and_merges_back_into_a_plain_model(chat_models):
@@ -149,7 +149,7 @@ def test_lora_trains_only_the_adapter_and_merges_back_into_a_plain_model(chat_mo
 
 
 def test_scale_fails_early_on_settings_that_cannot_work_and_gives_lora_its_own_learning_rate(tmp_path, monkeypatch):
-    from labkit.scale import _parser, build_trainer, gsm8k_setting
+    from labkit.hub.scale import _parser, build_trainer, gsm8k_setting
 
     def error(*argv: str) -> str:
         with pytest.raises(LabkitError) as raised:
@@ -218,7 +218,7 @@ def test_offline_stand_ins_are_made_once_and_remade_when_a_folder_holds_another_
 
 
 def test_lora_learning_rates_trains_three_fresh_copies_and_measures_how_far_each_moved(chat_models, monkeypatch):
-    import labkit.hub as hub
+    import labkit.hub.chat as hub
 
     # A reward with a spread in every group (the length), so that every step has a gradient to follow.
     def longer_is_better(completions, **columns):

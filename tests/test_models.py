@@ -14,7 +14,7 @@ from labkit.models import (
     save_model,
     size_on_disk,
 )
-from labkit.profiles import check_sizes
+from labkit.run.profiles import check_sizes
 from labkit.runtime import LabkitError
 from labkit.tokenizer import build_tokenizer
 

@@ -89,20 +89,34 @@ def test_console_script_points_at_main():
 
 
 def test_the_package_docstring_names_every_module():
-    """labkit/__init__'s module list is the map a newcomer reads first: it must match the files."""
+    """labkit/__init__'s module list is the map a newcomer reads first: it must match the files, folder by folder."""
     from pathlib import Path
 
     import labkit
 
     root = Path(labkit.__file__).parent
-    modules = {p.stem for p in root.glob("*.py")} - {"__init__"} | {p.parent.name for p in root.glob("*/__init__.py")}
-    entries = [line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()]
-    assert len(entries) == len(set(entries)), "a module is listed twice"
-    assert set(entries) == modules, (modules - set(entries), set(entries) - modules)
+    files = {p.stem for p in root.glob("*.py")} - {"__init__"}
+    folders = {p.parent.name: {q.stem for q in p.parent.glob("*.py")} - {"__init__"} for p in root.glob("*/__init__.py")}
+    listed, folder = {}, None
+    for line in labkit.__doc__.splitlines():
+        if line.startswith("        ") and line.strip():
+            listed.setdefault(folder, []).append(line.split()[0])
+        elif line.startswith("    ") and line.strip():
+            name = line.split()[0]
+            folder = name.rstrip("/") if name.endswith("/") else None
+            listed.setdefault(None, []).append(name)
+    top = listed.pop(None)
+    assert len(top) == len(set(top)), "a module is listed twice"
+    assert set(top) == files | {f"{name}/" for name in folders}, (files, top)
+    for name, modules in folders.items():
+        assert sorted(listed.get(name, [])) == sorted(modules), (name, modules, listed.get(name))
+    assert len(files) <= 16, (
+        f"labkit/ holds {len(files)} modules at its top: move the ones a learner does not read into a role folder"
+    )
 
 
 def test_every_notebook_points_at_the_repository_pyproject_names():
-    from labkit.links import sync
+    from labkit.course.links import sync
 
     assert sync(ROOT, check=True) == [], "run `labkit links` to rewrite the badges and install cells"
 
@@ -112,7 +126,7 @@ def test_a_fork_sets_its_home_in_one_line_and_labkit_links_rewrites_every_badge(
 
     import nbformat
 
-    from labkit.links import repository, sync
+    from labkit.course.links import repository, sync
     from labkit.runtime import LabkitError
 
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
@@ -136,3 +150,13 @@ def test_a_fork_sets_its_home_in_one_line_and_labkit_links_rewrites_every_badge(
     (tmp_path / "pyproject.toml").write_text(text.replace("https://github.com/labkit-lab/labkit", "labkit.example.org"))
     with pytest.raises(LabkitError, match="set it to https://github.com/OWNER/NAME"):
         repository(tmp_path)
+
+
+def test_paths_found_from_a_modules_place_are_the_repositorys(monkeypatch):
+    """A module that finds the repository from its own file must still find it after a move into a folder."""
+    from labkit.course.links import ROOT as LINKS_ROOT
+    from labkit.run.pipeline import default_runs_dir
+    from labkit.tasks import DATA_DIR
+
+    monkeypatch.delenv("LABKIT_RUNS", raising=False)
+    assert LINKS_ROOT == ROOT and DATA_DIR == ROOT / "data" and default_runs_dir() == ROOT / "runs"

@@ -11,11 +11,11 @@ from labkit.cli import main
 from labkit.distill import DistillConfig
 from labkit.grpo_loop import GRPOLoopConfig
 from labkit.models import load_model
-from labkit.pipeline import lab_stages, run_pipeline
 from labkit.pretrain import WarmupConfig, train_warmup
-from labkit.profiles import PROFILES, Profile, get_profile
+from labkit.run.pipeline import lab_stages, run_pipeline
+from labkit.run.profiles import PROFILES, Profile, get_profile
+from labkit.run.students import STUDENT_RECIPES
 from labkit.runtime import LabkitError
-from labkit.students import STUDENT_RECIPES
 from labkit.tasks import read_records
 from labkit.traces import TraceConfig
 
@@ -172,7 +172,7 @@ def test_cli_data_check_passes_on_the_shipped_files(capsys):
 
 
 def test_a_run_folder_belongs_to_one_task(tmp_path):
-    from labkit.stages import Run
+    from labkit.run.stages import Run
 
     Run(tmp_path / "run", TINY, seed=0, task="countdown")
     with pytest.raises(LabkitError, match="task 'countdown', not 'sums'"):
@@ -195,7 +195,7 @@ def test_labkit_run_quick_end_to_end(tmp_path):
         assert STUDENT_RECIPES[method].label in result.stdout
     assert json.loads((out / "stages" / "teacher_traces.json").read_text())["samples"] == 800
     # `labkit demo` serves this folder: the teacher after GRPO and the distilled student (or its base, if skipped).
-    from labkit.demo import build_app, load_run
+    from labkit.app.demo import build_app, load_run
 
     teacher, student, tokenizer, names = load_run(out)
     assert names[0] == "teacher after GRPO" and names[1] in ("student: sequence KD", "student base")
@@ -205,7 +205,7 @@ def test_labkit_run_quick_end_to_end(tmp_path):
 
 
 def test_students_learn_from_the_kept_traces_and_a_teacher_that_keeps_none_is_reported(tmp_path, monkeypatch, capsys):
-    import labkit.pipeline as pipeline
+    import labkit.run.pipeline as pipeline
     from labkit.traces import ground_truth_traces
 
     # A teacher that keeps nothing: both trace students are skipped with a reason, the run goes on.
@@ -247,7 +247,7 @@ def test_editing_a_data_split_reruns_what_was_built_on_it(tmp_path, monkeypatch,
 
 def test_a_new_student_method_is_one_entry(tmp_path, monkeypatch, capsys):
     """Register a recipe: the run trains and evaluates it, and the table has its row."""
-    from labkit.students import StudentRecipe
+    from labkit.run.students import StudentRecipe
 
     trained = []
 
@@ -283,7 +283,7 @@ def test_a_profile_makes_the_students_it_names_and_prints_what_each_cost(tmp_pat
 def test_a_new_stage_is_one_entry_and_its_stale_outputs_are_cleared(tmp_path):
     """The machinery on its own: a stage that writes a file, reruns when its settings change, and is
     forgotten (file and result) when a stage it needs reruns."""
-    from labkit.stages import Run, Stage, run_stages
+    from labkit.run.stages import Run, Stage, run_stages
 
     calls = []
 
@@ -361,7 +361,7 @@ def test_the_command_line_takes_a_task_from_your_own_module(tmp_path, monkeypatc
 
 
 def test_a_task_with_longer_completions_gets_room_unless_the_profile_set_its_own():
-    from labkit.pipeline import profile_for_task
+    from labkit.run.pipeline import profile_for_task
     from labkit.tasks import ColumnSums, Multiply
 
     longer = profile_for_task(get_profile("default"), Multiply())
@@ -375,7 +375,7 @@ def test_a_profile_can_run_a_harder_variant_of_a_task(tmp_path, capsys):
     """The gpu profile runs Countdown with 4 numbers; the others run the task as asked."""
     import dataclasses
 
-    from labkit.profiles import task_for_profile
+    from labkit.run.profiles import task_for_profile
 
     assert task_for_profile(get_profile("gpu"), "countdown").name == "countdown4"
     assert task_for_profile(get_profile("default"), "countdown").name == "countdown"

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from labkit.costs import measure
 from labkit.models import build_model
 from labkit.ppo import ValueModel, gae_advantages, ppo_step
+from labkit.run.costs import measure
 from labkit.tasks import read_records
 
 

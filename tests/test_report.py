@@ -1,7 +1,7 @@
 """The findings `labkit run` prints under its table: each verdict read from the run's own numbers."""
 
-from labkit.profiles import get_profile
-from labkit.report import r1_findings
+from labkit.run.profiles import get_profile
+from labkit.run.report import r1_findings
 
 
 def _eval(accuracy, think, direct, length=6.0, scratchpad=0.0):

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from labkit import book
-from labkit.links import BRANCH, repository
+from labkit.app.screenshot import find_chromium, headless_chromium
+from labkit.course.links import BRANCH, repository
 from labkit.runtime import LabkitError
-from labkit.screenshot import find_chromium, headless_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [path.name for path in book.notebooks()]

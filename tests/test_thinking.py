@@ -1,8 +1,8 @@
-"""labkit.thinking: the scratchpad-vs-direct curves (the measurement behind notebook 02b)."""
+"""labkit.course.thinking: the scratchpad-vs-direct curves (the measurement behind notebook 02b)."""
 
+from labkit.course.thinking import thinking_curve
 from labkit.evaluate import forced_accuracy
 from labkit.tasks import completion, read_records
-from labkit.thinking import thinking_curve
 
 TRAIN = read_records("train", "multiply")[:64]
 TEST = read_records("test", "multiply")[:6]

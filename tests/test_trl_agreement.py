@@ -1,7 +1,7 @@
 """labkit's advantages and loss equal what TRL's GRPOTrainer computes, on one fixed batch.
 
 The batch is built by TRL itself (`_generate_and_score_completions`), so the
-completions, masks and advantages are TRL's; `labkit.trl_grpo.agreement_on_one_batch`
+completions, masks and advantages are TRL's; `labkit.trainers.grpo.agreement_on_one_batch`
 recomputes the rewards from the decoded text, the advantages with
 `group_advantages` and the loss with `policy_loss`. They must agree to float
 tolerance. (All prompts here have one length; see that function on left padding.)
@@ -12,7 +12,7 @@ import pytest
 from labkit.models import build_model, save_model
 from labkit.rewards import format_reward, length_heuristic_reward
 from labkit.tasks import read_records
-from labkit.trl_grpo import agreement_on_one_batch, grpo_trainer
+from labkit.trainers.grpo import agreement_on_one_batch, grpo_trainer
 
 
 def make_trainer(tmp_path, **overrides):
@@ -53,7 +53,7 @@ def test_losses_agree(tmp_path, loss_type, beta):
 
 
 def test_trl_config_has_the_cpu_settings_that_matter(tmp_path):
-    from labkit.trl_grpo import trl_grpo_config
+    from labkit.trainers.grpo import trl_grpo_config
 
     config = trl_grpo_config(output_dir=str(tmp_path))
     assert config.bf16 is False and config.gradient_checkpointing is False
@@ -65,7 +65,7 @@ def test_labkits_loop_config_becomes_the_same_trl_config(tmp_path):
     import dataclasses
 
     from labkit.grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
-    from labkit.trl_grpo import trl_grpo_config
+    from labkit.trainers.grpo import trl_grpo_config
 
     ours = GRPOLoopConfig(
         max_steps=7,

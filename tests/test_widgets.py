@@ -1,7 +1,7 @@
 """The group explorer builds, resamples and colours advantages by sign."""
 
+from labkit.course.widgets import GroupExplorer, group_table_html, score_group
 from labkit.tasks import read_records
-from labkit.widgets import GroupExplorer, group_table_html, score_group
 
 
 def test_score_group_and_table_colours():
@@ -24,8 +24,8 @@ def test_explorer_resamples_with_its_controls(student):
 
 
 def test_dashboard_as_a_labkit_callback(student):
+    from labkit.course.widgets import TrainingDashboard
     from labkit.grpo_loop import GRPOLoopConfig, train_grpo
-    from labkit.widgets import TrainingDashboard
 
     model, tokenizer = student
     dashboard = TrainingDashboard(total_steps=4, every=2)
@@ -42,10 +42,10 @@ def test_dashboard_as_a_labkit_callback(student):
 
 
 def test_dashboard_as_a_trl_callback(tmp_path):
+    from labkit.course.widgets import TrainingDashboard
     from labkit.models import build_model
     from labkit.rewards import format_reward, length_heuristic_reward
-    from labkit.trl_grpo import grpo_trainer
-    from labkit.widgets import TrainingDashboard
+    from labkit.trainers.grpo import grpo_trainer
 
     model, tokenizer = build_model("student")
     dashboard = TrainingDashboard(every=1)
@@ -68,11 +68,11 @@ def test_dashboard_as_a_trl_callback(tmp_path):
 
 
 def test_distillation_dashboard_follows_sft_trainer_and_labkit_loops():
+    from labkit.course.widgets import DISTILL_PANELS, TrainingDashboard
     from labkit.distill import DistillConfig, train_on_policy_kd
     from labkit.models import build_model
     from labkit.traces import ground_truth_traces
-    from labkit.trl_distill import sft_trainer, train_with
-    from labkit.widgets import DISTILL_PANELS, TrainingDashboard
+    from labkit.trainers.distill import sft_trainer, train_with
 
     config = DistillConfig(max_steps=4, batch_size=4, max_completion_length=8)
     student, tokenizer = build_model("student-tiny")
@@ -94,7 +94,7 @@ def test_distillation_dashboard_follows_sft_trainer_and_labkit_loops():
 
 
 def test_dashboard_plots_loss_and_entropy_and_says_why_a_panel_is_flat():
-    from labkit.widgets import TrainingDashboard
+    from labkit.course.widgets import TrainingDashboard
 
     board = TrainingDashboard(total_steps=3, every=10)
     for step in (1, 2, 3):
@@ -109,7 +109,7 @@ def test_dashboard_plots_loss_and_entropy_and_says_why_a_panel_is_flat():
 
 
 def test_dashboard_draws_only_what_was_logged_and_says_why_the_rest_is_missing():
-    from labkit.widgets import DISTILL_PANELS, TrainingDashboard
+    from labkit.course.widgets import DISTILL_PANELS, TrainingDashboard
 
     # Sequence KD through SFTTrainer logs its loss and gradient norm, nothing sampled, no held-out evaluation.
     board = TrainingDashboard(total_steps=4, every=10, title="SFT", panels=DISTILL_PANELS)

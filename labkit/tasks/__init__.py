@@ -211,10 +211,10 @@ def task_for(tokenizer: object, task: str | Task | None = None) -> Task:
 
 def held_out_records(task: str | Task | None = None, data: str | None = None) -> list[dict]:
     """The test records a model is judged on: a lab task's test split (`read_records`), or for GSM8K the
-    test split of `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default; "sample" or a local copy offline)."""
+    test split of `data` (`tasks.gsm8k.load_gsm8k`: "openai/gsm8k" by default; "sample" or a local copy offline)."""
     task = get_task(task)
     if isinstance(task, GSM8K):
-        from ..gsm8k import load_gsm8k
+        from .gsm8k import load_gsm8k
 
         return load_gsm8k(data or "openai/gsm8k", split="test")
     if data is not None:

@@ -64,7 +64,7 @@ class Task:
     split_sizes: dict[str, int] = {"train": 20_000, "validation": 500, "test": 1_000}
     splits_seed: int = 1234
     prompt_end: str = "="  # every prompt ends with it (the demo adds it to a typed problem)
-    about: str | None = None  # the demo's explainer in Markdown (None: `explain.ABOUT`, the lab's tags)
+    about: str | None = None  # the demo's explainer in Markdown (None: `app.explain.ABOUT`, the lab's tags)
 
     # --- Making problems -------------------------------------------------------------------------
 

@@ -5,14 +5,14 @@ same stages on Countdown's data with Countdown's rewards.
 
     data -> warm-up of the teacher-size and student-size base models -> their evaluation
          -> GRPO on the teacher -> its evaluation -> teacher traces (rejection sampling)
-         -> the students (`students.STUDENT_RECIPES`), each from the same student base
+         -> the students (`run.students.STUDENT_RECIPES`), each from the same student base
             on the same budget, each evaluated
 
-Each step is a `stages.Stage` in `lab_stages()`: what it runs, the part of the profile
+Each step is a `run.stages.Stage` in `lab_stages()`: what it runs, the part of the profile
 (`profiles.py`) it depends on, the stages it needs and what it writes in the run
 folder. A second call reuses every finished stage whose settings and inputs are
 unchanged (editing a file in `data/` reruns everything built on it). The table
-at the end is `report.summary_table`.
+at the end is `run.report.summary_table`.
 
     teacher_base/  student_base/  teacher_grpo/  student_<method>/    safetensors checkpoints
     traces.jsonl                                                      the teacher's kept traces
@@ -26,19 +26,19 @@ import os
 import time
 from pathlib import Path
 
+from ..evaluate import model_row
+from ..grpo_loop import tokens_of_run, train_grpo
+from ..models import build_model, count_parameters, load_model, save_model, size_on_disk
+from ..pretrain import train_warmup
+from ..runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
+from ..sampling import MAX_COMPLETION_LENGTH
+from ..tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, get_task, read_records, split_digest
+from ..traces import load_traces, save_traces, teacher_traces
 from .costs import training_flops
-from .evaluate import model_row
-from .grpo_loop import tokens_of_run, train_grpo
-from .models import build_model, count_parameters, load_model, save_model, size_on_disk
-from .pretrain import train_warmup
 from .profiles import Profile, get_profile, task_for_profile
 from .report import summary_table
-from .runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
-from .sampling import MAX_COMPLETION_LENGTH
 from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student, student_methods
-from .tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, get_task, read_records, split_digest
-from .traces import load_traces, save_traces, teacher_traces
 
 
 def default_run_dir(profile_name: str, task: str | Task | None = None) -> Path:
@@ -52,7 +52,7 @@ def default_runs_dir() -> Path:
     notebook started in `notebooks/` finds what `labkit run` made), else ./runs."""
     if os.environ.get("LABKIT_RUNS"):
         return Path(os.environ["LABKIT_RUNS"])
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # labkit/run/pipeline.py -> the repository
     return root / "runs" if (root / "pyproject.toml").exists() else Path("runs")
 
 

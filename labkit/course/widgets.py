@@ -18,9 +18,9 @@ import ipywidgets as widgets
 import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-from .grpo import SCALES, group_advantages
-from .sampling import generate_completions
-from .tasks import Task, get_task, task_of
+from ..grpo import SCALES, group_advantages
+from ..sampling import generate_completions
+from ..tasks import Task, get_task, task_of
 
 
 def _colour(value: float) -> str:

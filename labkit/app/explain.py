@@ -8,8 +8,8 @@ searched and split, never evaluated.
 
 from __future__ import annotations
 
-from .evaluate import answer_votes
-from .tasks import Task, get_task
+from ..evaluate import answer_votes
+from ..tasks import Task, get_task
 
 # No measured figure here on purpose: the app serves any run, and a number would be wrong for most.
 ABOUT = """\

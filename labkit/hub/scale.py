@@ -1,14 +1,14 @@
 """GRPO past one machine: TRL's GRPOTrainer under `accelerate launch` (docs/scale.md).
 
-    python -m labkit.scale --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct            # one GPU
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m labkit.scale \\
+    python -m labkit.hub.scale --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct            # one GPU
+    accelerate launch --config_file configs/accelerate/zero2.yaml -m labkit.hub.scale \\
         --task gsm8k --model Qwen/Qwen2.5-0.5B-Instruct [--use-vllm] [--vllm-mode colocate|server] [--lora]
-    python -m labkit.scale --task sums --max-steps 20      # the lab's own task, CPU: runs/default's warmed-up teacher
+    python -m labkit.hub.scale --task sums --max-steps 20      # the lab's own task, CPU: runs/default's warmed-up teacher
 
 labkit schedules nothing itself: accelerate starts the processes (DDP or DeepSpeed, from
 the config file), each process samples (with vLLM when asked) and trains on its own batch. This module
-only builds the trainer from the lab's pieces: `hub.gsm8k_grpo_trainer` for GSM8K (a hub
-model, its chat template, the GSM8K rule rewards) and `trl_grpo.grpo_trainer` for the sums.
+only builds the trainer from the lab's pieces: `hub.chat.gsm8k_grpo_trainer` for GSM8K (a hub
+model, its chat template, the GSM8K rule rewards) and `trainers.grpo.grpo_trainer` for the sums.
 Batch sizes are per process: the global batch is `--prompts-per-step` x processes.
 """
 
@@ -22,24 +22,24 @@ from pathlib import Path
 
 import torch
 
-from .runtime import LabkitError
+from ..runtime import LabkitError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m labkit.scale", description="GRPO with TRL, on one process or many.")
+    parser = argparse.ArgumentParser(prog="python -m labkit.hub.scale", description="GRPO with TRL, on one process or many.")
     parser.add_argument("--task", choices=("gsm8k", "sums"), default="gsm8k")
     parser.add_argument(
         "--model", default=None,
         help="hub id or folder (gsm8k); for sums a saved folder (default: runs/default/teacher_base, after `labkit run`)",
     )  # fmt: skip
-    parser.add_argument("--setting", default="real", help="hub setting for gsm8k: offline | real | t4 (labkit.hub)")
+    parser.add_argument("--setting", default="real", help="hub setting for gsm8k: offline | real | t4 (labkit.hub.chat)")
     parser.add_argument("--data", default=None, help="GSM8K hub id or local folder (default: the setting's)")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--prompts-per-step", type=int, default=None, help="prompts a step, per process")
     parser.add_argument("--num-generations", type=int, default=None)
     parser.add_argument("--max-completion-length", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
-    from .hub import LORA_LEARNING_RATE
+    from .chat import LORA_LEARNING_RATE
 
     parser.add_argument(
         "--lora", action="store_true", help=f"gsm8k: train a LoRA adapter (peft; learning rate {LORA_LEARNING_RATE:g} by default)"
@@ -63,13 +63,13 @@ def _given(settings, changes: dict):
 
 def build_trainer(args: argparse.Namespace):
     """The GRPOTrainer these arguments describe (nothing trained yet)."""
-    from .models import load_model
+    from ..models import load_model
 
     overrides = {"output_dir": args.output_dir, "seed": args.seed}
     if args.task == "sums":
-        from .grpo_loop import GRPOLoopConfig
-        from .tasks import read_records
-        from .trl_grpo import grpo_trainer
+        from ..grpo_loop import GRPOLoopConfig
+        from ..tasks import read_records
+        from ..trainers.grpo import grpo_trainer
 
         if args.lora:
             raise LabkitError("--lora is for --task gsm8k: the lab's tiny models train every weight")
@@ -92,9 +92,9 @@ def build_trainer(args: argparse.Namespace):
             overrides.update(use_vllm=True, vllm_mode=args.vllm_mode)
         return grpo_trainer(model, tokenizer, read_records("train"), config=config, **overrides)
 
-    from .gsm8k import load_gsm8k
-    from .hub import gsm8k_grpo_trainer, prepare_models
-    from .pipeline import default_runs_dir
+    from ..run.pipeline import default_runs_dir
+    from ..tasks.gsm8k import load_gsm8k
+    from .chat import gsm8k_grpo_trainer, prepare_models
 
     setting = gsm8k_setting(args)
     if args.use_vllm:
@@ -109,10 +109,10 @@ def build_trainer(args: argparse.Namespace):
 
 
 def gsm8k_setting(args: argparse.Namespace):
-    """The hub setting (`labkit.hub.HUB_SETTINGS`) with what the command line gave. `--lora` on a setting
+    """The hub setting (`labkit.hub.chat.HUB_SETTINGS`) with what the command line gave. `--lora` on a setting
     that trains every weight also takes the LoRA learning rate, unless `--learning-rate` is given: at full
     fine-tuning's 1e-6 an adapter, which starts at zero, barely moves."""
-    from .hub import LORA_LEARNING_RATE, get_hub_setting
+    from .chat import LORA_LEARNING_RATE, get_hub_setting
 
     setting = get_hub_setting(args.setting)
     lora_rate = LORA_LEARNING_RATE if args.lora and not setting.lora else None
@@ -134,8 +134,8 @@ def _sums_model(name: str | None) -> str:
     """The model GRPO starts from on the sums: a saved folder, by default the lab's warmed-up teacher. A bare
     size (`teacher`) is a new, untrained model: every reward in every group is 0 and GRPO learns nothing (the
     cold start of notebook 03b), so it is taken only when asked for, with a warning."""
-    from .models import MODEL_CONFIGS
-    from .pipeline import default_run_dir
+    from ..models import MODEL_CONFIGS
+    from ..run.pipeline import default_run_dir
 
     if name is None:
         warmed = default_run_dir("default") / "teacher_base"
@@ -143,12 +143,12 @@ def _sums_model(name: str | None) -> str:
             raise LabkitError(f"no warmed-up teacher at {warmed}; run `labkit run` first, or pass --model FOLDER")
         return str(warmed)
     if name in MODEL_CONFIGS and not Path(name).exists():
-        print(f"labkit.scale: warning: {name!r} is a new, untrained model; its rewards will all be 0 (notebook 03b)")
+        print(f"labkit.hub.scale: warning: {name!r} is a new, untrained model; its rewards will all be 0 (notebook 03b)")
     return name
 
 
 def _require_vllm() -> None:
-    from .hub import vllm_available
+    from .chat import vllm_available
 
     if not vllm_available():
         raise LabkitError(
@@ -161,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = build_trainer(args)
     except LabkitError as error:
-        print(f"labkit.scale: error: {error}", file=sys.stderr)
+        print(f"labkit.hub.scale: error: {error}", file=sys.stderr)
         return 2
     state = trainer.accelerator.state
     if trainer.accelerator.is_main_process:
         print(
-            f"labkit.scale: {args.task}, {state.num_processes} process(es), {state.distributed_type}, "
+            f"labkit.hub.scale: {args.task}, {state.num_processes} process(es), {state.distributed_type}, "
             f"{trainer.args.per_device_train_batch_size} completions a step per process"
         )
     start = time.perf_counter()
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         last = logs[-1] if logs else {}
         what = "the LoRA adapter" if hasattr(trainer.model, "peft_config") else "the model"
         print(
-            f"labkit.scale: {trainer.state.global_step} steps in {time.perf_counter() - start:.1f}s, "
+            f"labkit.hub.scale: {trainer.state.global_step} steps in {time.perf_counter() - start:.1f}s, "
             f"last reward {last.get('reward', float('nan')):.3f}, {what} saved to {args.output_dir}"
         )
     return 0

@@ -12,7 +12,7 @@ steps on the same model size and batch, measured:
 Each method runs in its own Python process, so that peak memory (the process's
 maximum resident set) belongs to that method alone:
 
-    python -m labkit.costs grpo|ppo [--model teacher] [--steps 5]
+    python -m labkit.run.costs grpo|ppo [--model teacher] [--steps 5]
 
 prints one JSON line; `compare()` runs both and returns them side by side with
 the ratios. Same batch: both train on the same B x G sampled completions (GRPO
@@ -30,9 +30,9 @@ import time
 
 import torch
 
-from .models import build_model, count_parameters
-from .runtime import peak_memory_mb, set_seed
-from .tasks import read_records
+from ..models import build_model, count_parameters
+from ..runtime import peak_memory_mb, set_seed
+from ..tasks import read_records
 
 
 def training_flops(parameters: int, tokens: dict[str, int], teacher_parameters: int = 0) -> float:
@@ -79,11 +79,11 @@ def measure(method: str, model_name: str = "teacher", steps: int = 5, prompts: i
     timed in each process all the same, like the update: one warm-up call, then
     `steps` timed calls; the median is reported with the spread (interquartile range).
     """
-    from .grpo import group_advantages
-    from .grpo_loop import GRPOLoopConfig, grpo_update
-    from .ppo import ValueModel, ppo_update
-    from .rewards import correctness_reward
-    from .sampling import generate_completions
+    from ..grpo import group_advantages
+    from ..grpo_loop import GRPOLoopConfig, grpo_update
+    from ..ppo import ValueModel, ppo_update
+    from ..rewards import correctness_reward
+    from ..sampling import generate_completions
 
     if method not in ("grpo", "ppo"):
         raise ValueError(f"unknown method {method!r}; choose 'grpo' or 'ppo'")
@@ -142,7 +142,7 @@ def compare(model_name: str = "teacher", steps: int = 5) -> dict:
     results = {}
     for method in ("grpo", "ppo"):
         output = subprocess.run(
-            [sys.executable, "-m", "labkit.costs", method, "--model", model_name, "--steps", str(steps)],
+            [sys.executable, "-m", "labkit.run.costs", method, "--model", model_name, "--steps", str(steps)],
             capture_output=True,
             text=True,
             check=True,

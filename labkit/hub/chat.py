@@ -1,4 +1,4 @@
-"""The lab on real chat models: a hub model on GSM8K (notebook 06, `labkit.scale`).
+"""The lab on real chat models: a hub model on GSM8K (notebook 06, `labkit.hub.scale`).
 
 One setting names everything that differs between a laptop and a GPU:
 
@@ -31,16 +31,13 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from .gsm8k import (
-    SYSTEM_PROMPT,
-    chat_prompt,
-    clipped_ratio,
-    gsm8k_correctness_reward,
-    gsm8k_format_reward,
-    load_gsm8k,
-)
-from .runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
-from .tasks import GSM8K
+from ..runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
+from ..tasks.gsm8k import GSM8K, SYSTEM_PROMPT, chat_prompt, gsm8k_correctness_reward, gsm8k_format_reward, load_gsm8k
+
+
+def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
+    """Share of completions cut at the cap (TRL logs it as `completions/clipped_ratio`)."""
+    return sum(length >= max_completion_length for length in lengths) / max(1, len(lengths))
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class HubSetting:
     name: str
     teacher: str  # hub id, or a tiny size made here (offline)
     student: str  # a smaller model: its own tokenizer and chat template are fine (text traces)
-    data: str  # "openai/gsm8k", a local folder in GSM8K's format, or "sample" (gsm8k.sample_dir)
+    data: str  # "openai/gsm8k", a local folder in GSM8K's format, or "sample" (tasks.gsm8k.sample_dir)
     expects: str  # the machine it is sized for, and what it costs
     train_problems: int = 256  # problems sampled for traces (GRPO draws its prompts from the whole train split)
     eval_problems: int = 200  # held-out test problems, greedy
@@ -174,8 +171,8 @@ def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int 
         raise LabkitError(f"unknown chat model size {size!r}; choose one of {', '.join(CHAT_SIZES)}")
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from .models import llama_config, new_model, save_model
-    from .runtime import set_seed
+    from ..models import llama_config, new_model, save_model
+    from ..runtime import set_seed
 
     tokenizer = chat_tokenizer(corpus)
     config = llama_config(tokenizer, CHAT_SIZES[size], max_position_embeddings=1024)
@@ -205,9 +202,9 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     """
     if setting.name != "offline":
         return setting.teacher, setting.student
-    from .distill import DistillConfig
-    from .models import load_model, save_model
-    from .trl_distill import sft_trainer, train_with
+    from ..distill import DistillConfig
+    from ..models import load_model, save_model
+    from ..trainers.distill import sft_trainer, train_with
 
     records = load_gsm8k(setting.data, split="train")
     solutions = [
@@ -253,7 +250,7 @@ def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides)
     GPU (64 rows of 600 tokens through a 0.5B model's 24 layers), vLLM colocated when it is there."""
     from trl import GRPOConfig
 
-    from .trl_setup import checkpointing_field, cpu_safe_settings, make_config
+    from ..trainers.setup import checkpointing_field, cpu_safe_settings, make_config
 
     settings = cpu_safe_settings(GRPOConfig, output_dir)
     settings.update(
@@ -292,7 +289,7 @@ def gsm8k_grpo_trainer(model, tokenizer, records: list[dict], setting: HubSettin
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from .trl_setup import quiet, quiet_datasets
+    from ..trainers.setup import quiet, quiet_datasets
 
     quiet_datasets()
     data = Dataset.from_list([{"prompt": chat_prompt(r["prompt"]), "answer": r["answer"]} for r in records])
@@ -322,8 +319,8 @@ def lora_learning_rates(name: str, records: list[dict], setting: HubSetting, *, 
     import dataclasses
     import gc
 
-    from .models import count_parameters, load_model
-    from .trl_setup import train_with
+    from ..models import count_parameters, load_model
+    from ..trainers.setup import train_with
 
     full_rate = HubSetting.learning_rate if setting.lora else setting.learning_rate
     rows = []
@@ -374,7 +371,7 @@ def _chat_texts(tokenizer: PreTrainedTokenizerBase, records: list[dict]) -> list
 
 def evaluate_chat(model, tokenizer, records: list[dict], max_completion_length: int, *, batch_size: int = 64) -> dict:
     """Greedy accuracy on GSM8K problems, the share in the asked format, the share cut at the cap, length, time."""
-    from .sampling import generate_completions
+    from ..sampling import generate_completions
 
     start = time.perf_counter()
     generation = generate_completions(
@@ -400,7 +397,7 @@ def evaluate_chat(model, tokenizer, records: list[dict], max_completion_length: 
 
 def sample_answers(model, tokenizer, records: list[dict], setting: HubSetting, *, temperature: float = 1.0) -> list[str]:
     """`trace_samples` sampled answers to each problem, problem by problem (k consecutive texts each)."""
-    from .sampling import generate_completions
+    from ..sampling import generate_completions
 
     generation = generate_completions(
         model, tokenizer, _chat_texts(tokenizer, records), num_generations=setting.trace_samples, temperature=temperature,
@@ -414,7 +411,7 @@ def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: b
     the right and well-formed ones whose calculator notes add up (`check_notes`), each distinct
     text once, as (chat prompt, assistant message). Each sample is judged by `traces.judge_trace`,
     the lab's own filter, with GSM8K's rules (`tasks.GSM8K`)."""
-    from .traces import judge_trace
+    from ..traces import judge_trace
 
     task, traces, seen = GSM8K(), [], {}
     for i, text in enumerate(texts):
@@ -433,8 +430,8 @@ def keep_traces(records: list[dict], texts: list[str], k: int, *, check_notes: b
 
 def distill_student(student, tokenizer, traces: list[dict], setting: HubSetting, *, callbacks=()) -> dict:
     """Sequence KD: TRL's SFTTrainer on the kept traces, in the student's chat template."""
-    from .distill import DistillConfig
-    from .trl_distill import sft_trainer, train_with
+    from ..distill import DistillConfig
+    from ..trainers.distill import sft_trainer, train_with
 
     if not traces:
         raise LabkitError("no trace was kept (none right and well-formed): train the teacher longer, or sample more")

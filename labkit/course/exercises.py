@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
-from .distill import kd_loss as _kd_loss
-from .grpo import SCALES, group_advantages, policy_loss
-from .rewards import correctness_reward, extract_answer, format_reward, normalize_answer
-from .sampling import per_token_logps
-from .traces import judge_trace
+from ..distill import kd_loss as _kd_loss
+from ..grpo import SCALES, group_advantages, policy_loss
+from ..rewards import correctness_reward, extract_answer, format_reward, normalize_answer
+from ..sampling import per_token_logps
+from ..traces import judge_trace
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _no_eps(rewards, group_size, scale="group"):
 
 
 def _logps_cases(generator: torch.Generator) -> list[tuple[str, tuple]]:
-    from .models import build_model
+    from ..models import build_model
 
     model, _ = build_model("student", seed=0)
     model.eval()

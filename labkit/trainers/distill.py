@@ -15,7 +15,7 @@ same budget whichever implementation runs it:
                            sampling and for the loss, and does not multiply by T^2
     max_completion_length  DistillationConfig.max_completion_length
 
-The CPU settings are `trl_setup.cpu_safe_settings`, shared with GRPOTrainer.
+The CPU settings are `trainers.setup.cpu_safe_settings`, shared with GRPOTrainer.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from __future__ import annotations
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from .distill import DistillConfig
-from .training import warmup_step_count
-from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, train_with, trl_schedule
+from ..distill import DistillConfig
+from ..training import warmup_step_count
+from .setup import cpu_safe_settings, make_config, quiet, quiet_datasets, train_with, trl_schedule
 
 __all__ = ["distillation_trainer", "sft_trainer", "train_with"]
 

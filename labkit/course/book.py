@@ -14,7 +14,7 @@ environment has, hence the second venv.
    executes nothing. The tests pass the copies test_notebooks made (`reuse`), so CI runs each
    notebook once.
 2. `stage`: book/_build/src/ gets the book's config with the repository from pyproject.toml (the
-   one place the project names it, `labkit.links.repository`), and the pages under the paths they
+   one place the project names it, `labkit.course.links.repository`), and the pages under the paths they
    have in the repository: README.md (the home page), notebooks/*.ipynb (the executed copies) and
    docs/*.md. The launch buttons therefore open the repository's own notebooks on Binder and Colab.
    A link to a file that is not in the book points at the repository on GitHub instead.
@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
+from ..runtime import LabkitError
 from .links import BRANCH, ROOT, repository
-from .runtime import LabkitError
 
 BOOK = ROOT / "book"
 BUILD = BOOK / "_build"
@@ -128,7 +128,7 @@ def execute(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from .profiles import get_profile
+    from ..run.profiles import get_profile
 
     get_profile(profile)  # an unknown name fails here, in one line, not in the first notebook
     out = Path(out) if out is not None else BUILD / "executed" / profile
@@ -206,7 +206,7 @@ def stage(copies: list[Path], src: Path | None = None, *, root: Path = ROOT) -> 
     config = yaml.safe_load((root / "book" / "_config.yml").read_text())
     config["repository"].update(url=repo_url, branch=BRANCH)
     (src / "_config.yml").write_text(
-        "# Made by labkit/book.py from book/_config.yml and pyproject.toml: edit those.\n"
+        "# Made by labkit/course/book.py from book/_config.yml and pyproject.toml: edit those.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
     shutil.copy(root / "book" / "_toc.yml", src / "_toc.yml")
@@ -284,7 +284,7 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m labkit.book", description="Build the course book (see `make book`).")
+    parser = argparse.ArgumentParser(prog="python -m labkit.course.book", description="Build the course book (see `make book`).")
     parser.add_argument("--profile", default=os.environ.get("LABKIT_PROFILE", "default"), help="quick | default | gpu")
     parser.add_argument("--force", action="store_true", help="execute every notebook again, even if unchanged")
     parser.add_argument(

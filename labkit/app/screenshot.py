@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .runtime import LabkitError
+from ..runtime import LabkitError
 
 INSTALL_HINT = "install them with: sudo apt-get install chromium chromium-driver && pip install selenium"
 

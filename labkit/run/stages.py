@@ -19,7 +19,7 @@ plus whatever each stage writes (checkpoints, traces). A `Stage` says
 settings are unchanged and none of the stages it needs reran; otherwise its
 result and what it wrote, and the results and writings of every stage made from
 them, are removed first and it runs again (`metrics.jsonl` is a log and keeps
-every line, tagged by stage). Adding a stage is one `Stage(...)` in a list (`pipeline.lab_stages`).
+every line, tagged by stage). Adding a stage is one `Stage(...)` in a list (`run.pipeline.lab_stages`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runtime import LabkitError, set_seed
-from .tasks import get_task, task_spec
+from ..runtime import LabkitError, set_seed
+from ..tasks import get_task, task_spec
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .readings import MATTERS, change, difference_band, versus
+from ..readings import MATTERS, change, difference_band, versus
 from .students import STUDENT_RECIPES, student_methods
 
 
@@ -21,7 +21,7 @@ def summary_table(results: dict, profile) -> str:
     """One row per evaluated model (each row is `evaluate.model_row`'s measurements).
 
     `train s` and `TFLOP` are what making the model cost (its warm-up, GRPO or distillation alone;
-    `costs.training_flops`: 6 x parameters x tokens trained, 2 x for each forward-only token,
+    `run.costs.training_flops`: 6 x parameters x tokens trained, 2 x for each forward-only token,
     the teacher's reads at the teacher's size);
     `vs teacher` is greedy accuracy as a share of the GRPO teacher's; `tok/s` is
     batched greedy throughput, `latency` the median time to answer one problem alone;

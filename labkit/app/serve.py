@@ -7,7 +7,7 @@
     load_pair(teacher, student, task, data)  any two models (folders or hub ids), each with its own
                               tokenizer, and the held-out records to serve them on (notebook 06's pair)
 
-`labkit.demo.build_app` makes the app; `labkit demo` puts the two together.
+`labkit.app.demo.build_app` makes the app; `labkit demo` puts the two together.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .models import load_model
-from .runtime import LabkitError, pick_device
-from .tasks import Task, get_task
+from ..models import load_model
+from ..runtime import LabkitError, pick_device
+from ..tasks import Task, get_task
 
-if TYPE_CHECKING:  # only named in a signature; the app itself comes from labkit.demo
+if TYPE_CHECKING:  # only named in a signature; the app itself comes from labkit.app.demo
     import gradio as gr
 
 
@@ -175,10 +175,10 @@ def load_pair(
 
     `teacher`, `student`: saved model folders or hub ids (`models.load_model`). Without `task`, chat
     models are served on GSM8K and the lab's own on the sums (`tasks.task_for`).
-    GSM8K's test records come from `data` (`gsm8k.load_gsm8k`: "openai/gsm8k" by default, "sample"
+    GSM8K's test records come from `data` (`tasks.gsm8k.load_gsm8k`: "openai/gsm8k" by default, "sample"
     or a local copy offline); a lab task's from its test split.
     """
-    from .tasks import held_out_records, task_for
+    from ..tasks import held_out_records, task_for
 
     device = device or pick_device()
     teacher_model, teacher_tokenizer = load_model(teacher, device=device, dtype=torch.float32)

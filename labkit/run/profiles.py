@@ -16,15 +16,15 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from .distill import DistillConfig
-from .grpo_loop import GRPOLoopConfig
-from .models import MODEL_CONFIGS, config_parameters
-from .pretrain import WarmupConfig
-from .runtime import LabkitError
-from .sampling import MAX_COMPLETION_LENGTH
+from ..distill import DistillConfig
+from ..grpo_loop import GRPOLoopConfig
+from ..models import MODEL_CONFIGS, config_parameters
+from ..pretrain import WarmupConfig
+from ..runtime import LabkitError
+from ..sampling import MAX_COMPLETION_LENGTH
+from ..tasks import Task, get_task
+from ..traces import TraceConfig
 from .students import STUDENT_RECIPES
-from .tasks import Task, get_task
-from .traces import TraceConfig
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Profile:
     # Harder variants this profile runs in place of a task, by name (`task_for_profile`): the gpu
     # profile's larger models get Countdown with four numbers.
     task_variants: dict[str, str] = field(default_factory=dict)
-    # The students this profile makes, by method (`students.STUDENT_RECIPES`), in the table's order;
+    # The students this profile makes, by method (`run.students.STUDENT_RECIPES`), in the table's order;
     # None: every registered one. The others stay one call away: notebook 04 and
     # `benchmarks/distill_vs_rl.py` make every one.
     students: tuple[str, ...] | None = None

@@ -5,7 +5,7 @@ All start from the same warmed-up student base and get the same budget
 steps of its own batch). `labkit run` makes those its profile names (`Profile.students`;
 `pipeline.py`) and notebook 04 makes every one again with a live dashboard, through
 the same `make_student`. Each returns the tokens it put through each model, so the
-run can print what it cost (`costs.training_flops`).
+run can print what it cost (`run.costs.training_flops`).
 
     method         learns from                          implementation
     sequence_kd    the teacher's kept traces (SFT)       labkit train_sequence_kd   the R1 recipe
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .distill import DistillConfig, train_logit_kd, train_sequence_kd
-from .grpo_loop import GRPOLoopConfig, tokens_of_run, train_grpo
-from .runtime import LabkitError
-from .tasks import Task
-from .traces import ground_truth_traces
+from ..distill import DistillConfig, train_logit_kd, train_sequence_kd
+from ..grpo_loop import GRPOLoopConfig, tokens_of_run, train_grpo
+from ..runtime import LabkitError
+from ..tasks import Task
+from ..traces import ground_truth_traces
 
 
 @dataclass
@@ -60,7 +60,7 @@ class StudentRecipe:
 
 
 def _trl_callbacks(callback):
-    from .trl_setup import LogTo
+    from ..trainers.setup import LogTo
 
     return [LogTo(callback)] if callback is not None else []
 
@@ -85,7 +85,7 @@ def _logit_kd(student, tokenizer, inputs, callback, progress) -> dict:
 
 
 def _on_policy_kd(student, tokenizer, inputs, callback, progress) -> dict:
-    from .trl_distill import distillation_trainer, train_with
+    from ..trainers.distill import distillation_trainer, train_with
 
     trainer = distillation_trainer(
         student, inputs.teacher, tokenizer, inputs.records, inputs.distill, callbacks=_trl_callbacks(callback)
@@ -142,7 +142,7 @@ def make_student(
 ) -> dict:
     """Train `student` in place by `method`; returns {seconds, final_loss, history, implementation, tokens}.
 
-    `tokens` counts what went through each model (`costs.training_flops` reads it): "trained"
+    `tokens` counts what went through each model (`run.costs.training_flops` reads it): "trained"
     (forward and backward), "forward" (sampling, a reference model) and "teacher" (the teacher's reads).
 
     `callback(metrics)` sees each log line, from labkit's loops and TRL's trainers

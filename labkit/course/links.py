@@ -12,9 +12,9 @@ import re
 import tomllib
 from pathlib import Path
 
-from .runtime import LabkitError
+from ..runtime import LabkitError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # labkit/course/links.py -> the repository
 BRANCH = "main"
 _GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 # What points at the repository in a notebook, whatever owner/name it names now.

@@ -1,6 +1,6 @@
 """TRL on labkit's tiny models: the settings every trainer shares, written once.
 
-`trl_grpo.py` (GRPOTrainer) and `trl_distill.py` (SFTTrainer, DistillationTrainer)
+`trainers/grpo.py` (GRPOTrainer) and `trainers/distill.py` (SFTTrainer, DistillationTrainer)
 start from `cpu_safe_settings`. What each setting is for (each learned the hard way):
 - `bf16=False`: TRL's default asks for bfloat16, which the CPU path rejects;
 - activation (gradient) checkpointing off: nothing to save on a 1M model, and it
@@ -48,7 +48,7 @@ def checkpointing_field(config_class: type) -> str:
 def trl_schedule(schedule: str, warmup_steps: int) -> dict:
     """TRL's settings for labkit's learning-rate schedule (`training.lr_multiplier`): `constant`, or
     `cosine` down to `MIN_LR_RATE` of the peak, after `warmup_steps` of linear warm-up."""
-    from .training import MIN_LR_RATE
+    from ..training import MIN_LR_RATE
 
     if schedule == "cosine":
         return {

@@ -5,7 +5,7 @@ algorithm written out to be read. This module sets TRL up for the lab's tiny
 models and checks that the two agree.
 
 `trl_grpo_config` turns labkit's `GRPOLoopConfig` into TRL's `GRPOConfig` (the
-fields share TRL's names), on the CPU-safe settings of `trl_setup.py`. Two more
+fields share TRL's names), on the CPU-safe settings of `trainers/setup.py`. Two more
 settings matter:
 - `learning_rate` near 1e-4: TRL's 1e-6 default suits pretrained LLMs, and a model
   trained from scratch learns nothing with it;
@@ -20,14 +20,14 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-from .evaluate import evaluate
-from .grpo import group_advantages, policy_loss
-from .grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
-from .runtime import LabkitError
-from .sampling import per_token_logps
-from .tasks import Task, task_of
-from .training import warmup_step_count
-from .trl_setup import cpu_safe_settings, make_config, quiet, quiet_datasets, trl_schedule
+from ..evaluate import evaluate
+from ..grpo import group_advantages, policy_loss
+from ..grpo_loop import LABKIT_ONLY_FIELDS, NOT_PASSED_TO_TRL, GRPOLoopConfig
+from ..runtime import LabkitError
+from ..sampling import per_token_logps
+from ..tasks import Task, task_of
+from ..training import warmup_step_count
+from .setup import cpu_safe_settings, make_config, quiet, quiet_datasets, trl_schedule
 
 
 def trl_grpo_config(config: GRPOLoopConfig | None = None, *, output_dir: str | None = None, **overrides):
@@ -168,8 +168,8 @@ def learning_curves(
     steps, step 0 (the base) included. If the two compute the same thing, the curves should overlap
     within the spread between seeds.
     """
-    from .grpo_loop import train_grpo
-    from .models import load_model
+    from ..grpo_loop import train_grpo
+    from ..models import load_model
 
     if not config.eval_steps:
         raise LabkitError("learning_curves needs config.eval_steps > 0 (how often to evaluate)")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .sampling import MAX_COMPLETION_LENGTH, AnswerBatch, AnswerGroup
+from ..sampling import MAX_COMPLETION_LENGTH, AnswerBatch, AnswerGroup
 
 
 class Request:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .evaluate import forced_accuracy
-from .models import build_model, count_parameters
-from .pretrain import WarmupConfig, train_warmup
-from .tasks import Task, get_task
+from ..evaluate import forced_accuracy
+from ..models import build_model, count_parameters
+from ..pretrain import WarmupConfig, train_warmup
+from ..tasks import Task, get_task
 
 
 @dataclass
@@ -75,7 +75,7 @@ def thinking_curve(
     `steps // checkpoints` steps.
 
     `callback(metrics)` gets the warm-up's metrics (step, loss, ...) every few steps and, at each
-    checkpoint, `eval/forced_accuracy` too: a `widgets.TrainingDashboard` draws them live.
+    checkpoint, `eval/forced_accuracy` too: a `course.widgets.TrainingDashboard` draws them live.
     """
     task = get_task(task)
     model, tokenizer = build_model(model_name, seed=seed)

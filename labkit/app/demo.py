@@ -18,7 +18,7 @@ transformers call it `past_key_values`), greedy at temperature 0, otherwise
 sampled from softmax(logits / T) with a generator local to the request (no
 global seed is touched, so concurrent users do not disturb each other's
 samples). Concurrent users' requests are joined into one batched forward pass a
-token per model (`labkit.batching`); the two models take turns, one token each,
+token per model (`labkit.app.batching`); the two models take turns, one token each,
 and each model's latency counts only its own forward passes.
 
 Safe defaults for a shared server: prompts, max new tokens, temperature, k and
@@ -31,11 +31,11 @@ What a user types is taken as meant where it can be: a typed problem is spaced
 as the task's prompts are (`canonical_prompt`: `23 + 58 + 91` is `23+58+91=`),
 and any whole number is a seed (`torch_seed`).
 `load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
-The words under each answer and in the Reward tab come from `labkit.explain`.
+The words under each answer and in the Reward tab come from `labkit.app.explain`.
 
 Why one file of about 480 lines: `build_app` is the layout and its handlers, which read
-best together. Checking a port, launching and loading a run folder are `labkit.serve`
-(imported here too, so `from labkit.demo import launch, load_run` keeps working).
+best together. Checking a port, launching and loading a run folder are `labkit.app.serve`
+(imported here too, so `from labkit.app.demo import launch, load_run` keeps working).
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ import torch
 from matplotlib.figure import Figure
 from transformers import PreTrainedTokenizerBase
 
+from ..evaluate import model_row
+from ..models import count_parameters
+from ..runtime import LabkitError
+from ..tasks import Task, get_task, read_records, task_of
 from .batching import DecodeBatcher
-from .evaluate import model_row
 from .explain import about, describe_answers, explain_rewards, known_record
-from .models import count_parameters
-from .runtime import LabkitError
-from .tasks import Task, get_task, read_records, task_of
 
 MAX_TEMPERATURE = 1.5
 MAX_SAMPLES = 8  # k of "sample k"
@@ -238,7 +238,7 @@ def build_app(
 
     Compare sends the growing answers at most every `stream_interval` seconds (0:
     after every token). Up to `batch_users` Compare requests are answered at once,
-    joined into one batched decode per model (`labkit.batching`); the rest wait in
+    joined into one batched decode per model (`labkit.app.batching`); the rest wait in
     the queue. Joined, not run side by side on threads: a tiny model's token is
     mostly Python, which threads do not run in parallel (measured on 2 CPU cores,
     30 simultaneous requests on four threads took twice as long as one at a time),
@@ -284,7 +284,7 @@ def build_app(
     arena_tokenizers = [copy.deepcopy(t) for t in tokenizers]
     for compare_tokenizer in compare_tokenizers:
         compare_tokenizer("0", add_special_tokens=False)
-    # Every Compare request joins one batched decode per model, on one worker thread (`labkit.batching`).
+    # Every Compare request joins one batched decode per model, on one worker thread (`labkit.app.batching`).
     batcher = DecodeBatcher([model for _, model in models], compare_tokenizers)
 
     def prompt_ids(prompt: str, max_new_tokens: int) -> list[list[int]]:
@@ -490,7 +490,7 @@ def build_app(
         with gr.Tab("What am I looking at?"):
             gr.Markdown(about(task))
     app.queue(default_concurrency_limit=1, max_size=256)
-    app.labkit_css = PROJECTOR_CSS  # gradio 6 takes css at launch: `labkit.serve.launch` passes it
+    app.labkit_css = PROJECTOR_CSS  # gradio 6 takes css at launch: `labkit.app.serve.launch` passes it
     return app
 
 
