@@ -8,7 +8,7 @@ tests/test_packaging.py holds every import to it.
     rewards       rule checks (verdict and reason) and rewards with TRL's signature
     models        tiny Llama configs by name; loading by name, folder or hub id; sizes
     llama_decode  the tiny Llamas' decode loop on one page (what sampling uses for them)
-    sampling      batched group generation, per-token log-probs, streaming
+    sampling      batched group generation, per-token log-probs
     evaluate      accuracy, pass@k, maj@k, length, scratchpad use, speed; `model_row`
     readings      the sentences a notebook prints about its numbers, computed with their noise
     training      the schedule and the supervised loop every method with a loss shares
@@ -42,6 +42,7 @@ tests/test_packaging.py holds every import to it.
         scale         GRPO under `accelerate launch`: one process or many
     app/          the Gradio app that sets the teacher beside its student
         demo          the app
+        streaming     answers that grow one token at a time (the KV cache carried by hand)
         batching      the app's users joined into one batched decode per model
         serve         where and what the app serves: ports, Jupyter's proxy, a finished run's models
         explain       rule rewards in words

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from labkit.app.batching import DecodeBatcher
+from labkit.app.streaming import AnswerStream
 from labkit.models import build_model
-from labkit.sampling import AnswerStream
 from labkit.tasks import read_records
 
 
@@ -154,7 +154,7 @@ def test_waiting_handlers_wake_when_their_request_is_done(pair):
 def test_the_demo_decodes_alike_on_the_labs_page_and_on_hfs_forward(pair, monkeypatch):
     """AnswerBatch on `llama_decode.Decoder` and on the model's own forward with HF's cache: the same answers."""
     from labkit import llama_decode
-    from labkit.sampling import AnswerBatch, AnswerGroup
+    from labkit.app.streaming import AnswerBatch, AnswerGroup
 
     teacher, _, tokenizer = pair
 

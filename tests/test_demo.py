@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 from labkit import cli
 from labkit.app.demo import build_app, canonical_prompt, check_prompt, launch, load_run
 from labkit.app.explain import ABOUT, describe_answers, explain_rewards, verdict
+from labkit.app.streaming import AnswerStream
 from labkit.evaluate import evaluate
 from labkit.models import build_model, save_model
 from labkit.rewards import correctness_reward, format_reward, is_correct, steps_add_up
 from labkit.runtime import LabkitError
-from labkit.sampling import AnswerStream, generate_completions
+from labkit.sampling import generate_completions
 from labkit.tasks import read_records
 
 RIGHT = "<think>3+8+1=12 1+2+5+9=17</think><answer>172</answer>"

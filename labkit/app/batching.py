@@ -13,7 +13,7 @@ per-layer overhead, not arithmetic), so answering 30 users one after the other w
 
 New requests do not wait for a running wave to finish: they form the next wave at the
 next token and the worker steps both. Each group of rows keeps its own settings and
-sampling generator (`sampling.AnswerBatch`), so a user's answer is the one the model
+sampling generator (`streaming.AnswerBatch`), so a user's answer is the one the model
 gives them alone: greedy tokens equal, sampled tokens equal under the same seed (checked
 in `tests/test_demo.py`). The cost: a wave's finished rows ride along until it ends.
 """
@@ -27,7 +27,8 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..sampling import MAX_COMPLETION_LENGTH, AnswerBatch, AnswerGroup
+from ..sampling import MAX_COMPLETION_LENGTH
+from .streaming import AnswerBatch, AnswerGroup
 
 
 class Request:
