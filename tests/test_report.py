@@ -45,13 +45,22 @@ def test_each_finding_is_read_from_the_numbers():
 
 def test_the_verdicts_turn_with_the_numbers():
     fell = "\n".join(r1_findings(_results(teacher_think_after=0.70), PROFILE))
-    assert "fell; GRPO chose the scratchpad and lost accuracy inside it" in fell
+    assert "fell; GRPO chose the scratchpad more often, and what it writes inside got worse" in fell
     rose = "\n".join(r1_findings(_results(teacher_think_after=0.95), PROFILE))
-    assert "rose; the reasoning itself got better" in rose
+    assert "rose; GRPO chose the scratchpad more often, and the reasoning itself got better" in rose
     tied = "\n".join(r1_findings(_results(distilled=0.12, rl=0.10, distilled_direct=0.11), PROFILE))
     assert "tied with RL on the student" in tied and "no worse without its steps" in tied
     lost = "\n".join(r1_findings(_results(distilled=0.10, rl=0.60), PROFILE))
     assert "lost to RL on the student" in lost
+
+
+def test_whether_grpo_chose_the_scratchpad_is_read_not_assumed():
+    # Notebook 07's dates task: the teacher thought less after GRPO (sampled 18% -> 5%), made to think it stayed level.
+    results = _results()
+    results["eval_teacher_base"] = _eval(0.896, 0.862, 0.896, scratchpad=0.18)
+    results["eval_teacher_grpo"] = _eval(0.882, 0.858, 0.882, scratchpad=0.05)
+    lines = "\n".join(r1_findings(results, PROFILE))
+    assert "GRPO chose the scratchpad less often" in lines and "more often" not in lines
 
 
 def test_a_run_that_stopped_early_prints_only_what_it_made():

@@ -86,15 +86,25 @@ def r1_findings(results: dict, profile) -> list[str]:
         if "forced_think_accuracy" in base and "forced_think_accuracy" in grpo:
             before, after = base["forced_think_accuracy"], grpo["forced_think_accuracy"]
             verdict = change(before, after, difference_band(before, after, n), MATTERS)
+            # Whether GRPO chose the scratchpad more often is its own reading (sampled share, else greedy), not assumed.
+            key = "sampled_scratchpad_share" if "sampled_scratchpad_share" in base else "scratchpad_share"
+            share_before, share_after = base[key], grpo[key]
+            chose = change(share_before, share_after, difference_band(share_before, share_after, n))
+            chosen = {
+                "rose": "GRPO chose the scratchpad more often",
+                "fell": "GRPO chose the scratchpad less often",
+                "stayed level": "GRPO did not change how often the scratchpad is chosen",
+            }[chose]
             meaning = {
-                "rose": "the reasoning itself got better, not only chosen more often",
-                "stayed level": "GRPO chose the scratchpad more often; what it writes inside is no better or worse at this noise",
-                "fell": "GRPO chose the scratchpad and lost accuracy inside it",
+                "rose": "the reasoning itself got better",
+                "stayed level": "what it writes inside is no better or worse at this noise",
+                "fell": "what it writes inside got worse",
             }.get(
                 verdict, f"the band is wider than the {100 * MATTERS:.0f} points that matter: evaluate on more problems to tell"
             )
             lines.append(
-                f"  made to think, the teacher is right {before:.1%} before GRPO and {after:.1%} after: {verdict}; {meaning}"
+                f"  made to think, the teacher is right {before:.1%} before GRPO and {after:.1%} after: {verdict}; {chosen}, "
+                f"and {meaning}"
             )
     distilled, rl = results.get("eval_student_sequence_kd") or {}, results.get("eval_student_grpo") or {}
     if "accuracy" in distilled and "accuracy" in rl:
