@@ -98,6 +98,8 @@ def versus(name_a: str, a: float, name_b: str, b: float, problems: int, z: float
     'labkit cannot be told apart from TRL (72.2% vs 63.3%; the band ±20.8 points is wider than the 5-point gap that matters, so this budget cannot tell, 2 standard errors on 40 problems)'
     """
     band = difference_band(a, b, problems, z)
+    if band == 0 and a == b:  # both at 0% or both at 100%: no noise to read and no gap to read it against
+        return f"{name_a} and {name_b} both scored {a:.1%} on {problems} problems: nothing to compare"
     word = compare(a, b, band, resolution)
     return f"{name_a} {word} {name_b} ({a:.1%} vs {b:.1%}; {_tolerance(word, band, resolution)}, {z:g} standard errors on {problems} problems)"
 

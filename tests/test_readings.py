@@ -89,6 +89,14 @@ def test_a_tie_needs_a_band_narrow_enough_to_matter():
     assert versus_seeds("A", [0.9, 0.6, 0.75], "B", [0.7, 0.8, 0.72], 200).startswith("A cannot be told apart from B")
 
 
+def test_two_zeros_are_nothing_to_compare_not_a_tie_within_zero_points():
+    # Notebook 04's off-distribution lines: every model at 0% printed "tied ... within ±0.0 points".
+    assert versus("logit KD", 0.0, "direct answers only", 0.0, 500) == (
+        "logit KD and direct answers only both scored 0.0% on 500 problems: nothing to compare"
+    )
+    assert versus("A", 0.0, "B", 0.004, 500).startswith("A tied with B")  # one is not zero: a band to read
+
+
 def test_best_only_beyond_the_runner_up():
     # Notebook 03's beta sweep, one seed: 77.5% vs 69.5% on 200 problems is inside ±8.8 points.
     assert best({"beta=0": 0.695, "beta=0.04": 0.775, "beta=0.1": 0.60}, 200).startswith("no single best: beta=0.04")
