@@ -14,8 +14,8 @@ import nbformat
 import pytest
 import yaml
 
-from labkit import book
 from labkit.app.screenshot import find_chromium, headless_chromium
+from labkit.course import book
 from labkit.course.links import BRANCH, repository
 from labkit.runtime import LabkitError
 
