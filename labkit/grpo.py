@@ -111,7 +111,7 @@ def policy_loss(
         "dr_grpo": sum over all tokens / (B * max_completion_length)   (a constant)
         "dapo":    token-level, as TRL defines it for one process without gradient
                    accumulation, where it equals "bnpo"
-    Differs from TRL in one default: TRL (1.x) multiplies the KL term by the ratio
+    Differs from TRL in one default: TRL (from 1.10, labkit's floor) multiplies the KL term by the ratio
     (`use_bias_correction_kl=True`); labkit keeps the plain k3 of the GRPO paper.
     With that switch off, the two agree to float tolerance (tests/test_trl_agreement.py).
     Returns (loss, stats) with stats: kl, clip_ratio/low_mean, clip_ratio/high_mean,

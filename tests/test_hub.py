@@ -64,7 +64,7 @@ def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
     logs = [log for log in trainer.state.log_history if "reward" in log]
     assert len(logs) == 2 and all("completions/clipped_ratio" in log for log in logs)
     assert trainer.args.per_device_train_batch_size == setting.prompts_per_step * setting.num_generations
-    assert all(f"rewards/{name}/mean" in logs[0] for name in ("gsm8k_correctness_reward", "gsm8k_format_reward"))
+    assert all(f"rewards/{name}/mean" in logs[0] for name in ("correctness_reward", "format_reward"))
     metrics = evaluate_chat(model, tokenizer, load_gsm8k(SAMPLE, split="test")[:4], setting.max_completion_length)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["clipped_ratio"] <= 1.0
 

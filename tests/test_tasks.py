@@ -151,3 +151,20 @@ def test_multiplication_worked_example_and_its_process_check():
     assert "is wrong" in task.check_steps("<think>347*8=2777</think><answer>1</answer>").reason
     assert "not a product" in task.check_steps("<think>347*8=2776 carry</think><answer>1</answer>").reason
     assert task.record_of_prompt("12*3=")["answer"] == "36" and task.record_of_prompt("12+3=") is None
+
+
+def test_the_sums_plain_rewards_are_the_task_rewards_on_model_like_text():
+    """`rewards.correctness_reward`/`format_reward` (the functions notebooks 00-03 show) and the sums Task's
+    rewards (what `labkit run` trains on) are one rule reached two ways: they agree on every text, hostile or not."""
+    from labkit.rewards import correctness_reward, format_reward
+    from labkit.tasks import get_task, read_records
+
+    task, records = get_task("sums"), read_records("test")[:200]
+    texts = [task.reference_completion(r, scratchpad=i % 2 == 0) for i, r in enumerate(records)]
+    texts += ["<answer>1,000</answer>", "<think>1+2=3</think><answer>3", "<answer>" + "9" * 5000 + "</answer>", "", "3"]
+    answers = [r["answer"] for r in records] + ["1000", "3", "9", "0", "3"]
+    wrong = [str(int(a) + 1) if a.isdigit() else a for a in answers]
+    for answer in (answers, wrong):
+        assert task.correctness_reward(texts, answer=answer) == correctness_reward(texts, answer=answer)
+    assert task.format_reward(texts) == format_reward(texts)
+    assert sum(task.correctness_reward(texts, answer=answers)) >= len(records)  # the references are right

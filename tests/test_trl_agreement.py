@@ -117,3 +117,16 @@ def test_labkits_schedule_is_transformers_after_the_warm_up():
                 assert ours == pytest.approx((step + 1) / 5) and expected == pytest.approx(step / 5)
             optimizer.step()
             scheduler.step()
+
+
+def test_the_trl_default_the_docs_describe_is_the_installed_one():
+    """docs/design.md and `grpo.policy_loss` say TRL multiplies the KL by the ratio by default (from TRL 1.10,
+    the floor in pyproject.toml); an upgrade that turns it off would make that sentence false."""
+    import re
+    from pathlib import Path
+
+    from trl import GRPOConfig
+
+    floor = re.search(r'"trl>=([\d.]+)', (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()).group(1)
+    assert tuple(map(int, floor.split("."))) >= (1, 10), "TRL before 1.10 had use_bias_correction_kl off: fix the docs"
+    assert GRPOConfig.__dataclass_fields__["use_bias_correction_kl"].default is True

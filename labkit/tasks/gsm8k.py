@@ -10,7 +10,7 @@
     GSM8K                            the Task: its rewards (`correctness_reward`, `format_reward`,
                                      `steps_reward`) are these rules, with TRL's signature
     gsm8k_correctness_reward, gsm8k_format_reward
-                                     the same two rewards as plain functions, for a TRL reward list
+                                     the task's two rewards, bound once, for a TRL reward list
 
 GSM8K's reference solutions end with `#### 72`, and so does the answer a model is
 asked for. A model that forgets the marker is still graded: the reader falls back
@@ -358,12 +358,7 @@ class GSM8K(Task):
         return "GSM8K word problems"
 
 
-# The two rewards as plain functions (TRL names a reward by its function's name): the Task's, one rule each.
-def gsm8k_correctness_reward(completions: list[Any], answer: list[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the completion's final number equals the reference (`check_final_number`), else 0.0."""
-    return GSM8K().correctness_reward(completions, answer=answer)
-
-
-def gsm8k_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the last non-empty line is '#### N' (`check_gsm8k_format`), else 0.0."""
-    return GSM8K().format_reward(completions)
+# The task's own two rewards, bound once, for a TRL reward list: no second definition to drift. TRL names a
+# reward by its function, so they log as `rewards/correctness_reward/mean` and `rewards/format_reward/mean`,
+# the names every task's rewards log under (and the dashboards read).
+gsm8k_correctness_reward, gsm8k_format_reward = GSM8K().reward_funcs()
