@@ -5,7 +5,7 @@
     bash benchmarks/gpu.sh        # the gpu profile on one GPU (this script, with the GPU's settings)
 
 Each seed is a fresh `labkit run` in its own folder (`OUT_ROOT/[TASK-]PROFILE-seedN`,
-started over). Prints, for every model the run makes, greedy accuracy on the
+started over; `--reuse` keeps the stages it finished, and its whole-lab time is then only what ran). Prints, for every model the run makes, greedy accuracy on the
 test problems as mean, min and max over the seeds; then each stage's wall time
 (mean, min, max); then the machine. Figures travel badly between machines: quote
 them with the machine line and the number of seeds. `--json` keeps every seed's
@@ -38,6 +38,11 @@ parser.add_argument("--out-root", default="runs/bench")
 parser.add_argument("--device", default=None)
 parser.add_argument("--json", default=None, help="write every seed's results here")
 parser.add_argument("--from-json", default=None, help="print the tables of a file --json wrote, running nothing")
+parser.add_argument(
+    "--reuse",
+    action="store_true",
+    help="keep the stages a run in --out-root already finished (default: start afresh, so the times are this run's)",
+)
 args = parser.parse_args()
 
 profile = get_profile(args.profile)
@@ -48,7 +53,7 @@ saved = json.loads(Path(args.from_json).read_text()) if args.from_json else None
 runs = {int(seed): run for seed, run in saved["runs"].items()} if saved else {}
 for seed in args.seeds if saved is None else ():
     out = Path(args.out_root) / f"{prefix}{profile.name}-seed{seed}"
-    runs[seed] = run_pipeline(profile, out, seed=seed, force=True, device=str(device), task=task)
+    runs[seed] = run_pipeline(profile, out, seed=seed, force=not args.reuse, device=str(device), task=task)
 
 
 def spread(values: list[float], fmt: str) -> str:

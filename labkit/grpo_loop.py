@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -63,28 +63,40 @@ LABKIT_ONLY_FIELDS = ("prompts_per_step", "lr_schedule")
 NOT_PASSED_TO_TRL = ("eval_steps", "save_steps")
 
 
+def _setting(default, help: str, **more):
+    """A config field with its help text in `metadata`, as TRL's configs carry it: `HfArgumentParser` makes a
+    command-line flag of it (`labkit.hub.scale`), so the flag and the field cannot drift apart."""
+    return field(default=default, metadata={"help": help, **more})
+
+
 @dataclass
 class GRPOLoopConfig:
     """The settings of labkit's GRPO loop, named as `trl.GRPOConfig` names them."""
 
-    max_steps: int = 100  # sampled batches (each gets num_iterations optimiser steps)
-    prompts_per_step: int = 8  # prompts a step; TRL counts completions (per_device_train_batch_size = this x G)
-    num_generations: int = 8  # G, the group size: completions sampled per prompt
-    temperature: float = 1.0  # sampling temperature (and of the log-probs scored)
-    max_completion_length: int = MAX_COMPLETION_LENGTH  # tokens a completion may have (a profile sets it)
-    learning_rate: float = 1e-4  # AdamW, no weight decay (TRL's 1e-6 default suits pretrained LLMs, not these)
-    lr_schedule: str = "constant"  # or "cosine": to 10% (TRL's cosine_with_min_lr, min_lr_rate=0.1)
-    warmup_steps: int | float = 0  # linear warm-up: steps, or a share of max_steps below 1 (as TRL)
-    num_iterations: int = 1  # mu: updates on each sampled batch (1: the ratio is 1 and clipping never binds)
-    beta: float = 0.0  # weight of the k3 KL to a reference model (0: no reference model, TRL's default)
-    epsilon: float = 0.2  # clip range below 1
-    epsilon_high: float | None = None  # clip range above 1 (None: epsilon; DAPO uses 0.28)
-    loss_type: str = "dapo"  # how per-token losses are averaged: grpo | bnpo | dr_grpo | dapo
-    scale_rewards: str = "group"  # advantage scaling: group | batch | none (Dr. GRPO)
-    max_grad_norm: float = 1.0  # gradient clipping
-    eval_steps: int = 0  # evaluate greedy accuracy on eval_records every N steps (0: never)
-    save_steps: int = 0  # checkpoint every N steps (0: only on interrupt and at the end)
-    seed: int = 0  # prompts drawn, samples, and the global RNG
+    max_steps: int = _setting(100, "sampled batches (each gets num_iterations optimiser steps)")
+    prompts_per_step: int = _setting(
+        8, "prompts a step, per process; TRL counts completions (per_device_train_batch_size = this x G)"
+    )
+    num_generations: int = _setting(8, "G, the group size: completions sampled per prompt")
+    temperature: float = _setting(1.0, "sampling temperature (and of the log-probs scored); must be > 0")
+    max_completion_length: int = _setting(MAX_COMPLETION_LENGTH, "tokens a completion may have (a profile sets it)")
+    learning_rate: float = _setting(
+        1e-4, "AdamW, no weight decay (TRL's 1e-6 default suits pretrained LLMs, not the lab's tiny models)"
+    )
+    lr_schedule: str = _setting(
+        "constant", "constant, or cosine down to 10%% (TRL's cosine_with_min_lr, min_lr_rate=0.1)", choices=SCHEDULES
+    )
+    warmup_steps: float = _setting(0, "linear warm-up: steps, or a share of max_steps below 1 (as TRL)")
+    num_iterations: int = _setting(1, "mu: updates on each sampled batch (1: the ratio is 1 and clipping never binds)")
+    beta: float = _setting(0.0, "weight of the k3 KL to a reference model (0: no reference model, TRL's default)")
+    epsilon: float = _setting(0.2, "clip range below 1")
+    epsilon_high: float | None = _setting(None, "clip range above 1 (None: epsilon; DAPO uses 0.28)")
+    loss_type: str = _setting("dapo", "how per-token losses are averaged", choices=LOSS_TYPES)
+    scale_rewards: str = _setting("group", "advantage scaling (none: Dr. GRPO)", choices=SCALES)
+    max_grad_norm: float = _setting(1.0, "gradient clipping")
+    eval_steps: int = _setting(0, "evaluate greedy accuracy on eval_records every N steps (0: never)")
+    save_steps: int = _setting(0, "checkpoint every N steps (0: only on interrupt and at the end)")
+    seed: int = _setting(0, "prompts drawn, samples, and the global RNG")
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:  # sampling divides by it: 0 would turn every weight into NaN, silently

@@ -5,6 +5,8 @@ fast instead of hanging.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,3 +38,15 @@ def executed_notebooks(tmp_path_factory):
     if not os.environ.get("LABKIT_EXECUTED_DIR"):
         os.environ["LABKIT_EXECUTED_DIR"] = str(tmp_path_factory.mktemp("executed"))
     return Path(os.environ["LABKIT_EXECUTED_DIR"])
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """One `labkit run --profile quick`, run once a session as a user runs it, in the runs folder the notebooks
+    share ($LABKIT_TEST_RUNS, else a folder of this session's). The end-to-end test reads its output; the
+    notebooks reuse its stages, as a learner's notebooks reuse what `labkit run` made; the benchmarks read a copy.
+    Returns (the finished process, the run folder)."""
+    runs = Path(os.environ.get("LABKIT_TEST_RUNS") or tmp_path_factory.getbasetemp() / "labkit-runs")
+    out = runs / "quick"
+    command = [sys.executable, "-m", "labkit.cli", "run", "--profile", "quick", "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900), out

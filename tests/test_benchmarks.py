@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
-    """One folder of quick-profile runs for this module: gpu.sh makes seed 0, distill_vs_rl reuses it."""
-    return tmp_path_factory.mktemp("quick-runs")
+def quick_runs(tmp_path_factory, quick_run):
+    """One folder of quick-profile runs for this module, seed 0 a copy of the session's quick run (a copy: the
+    benchmarks add stages of their own); gpu.sh and distill_vs_rl read it."""
+    result, made = quick_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = tmp_path_factory.mktemp("quick-runs")
+    shutil.copytree(made, folder / "quick-seed0")
+    return folder
 
 
 def test_teacher_vs_student_benchmark_runs_and_prints_its_ratios(tmp_path):
@@ -38,10 +44,11 @@ def test_teacher_vs_student_benchmark_runs_and_prints_its_ratios(tmp_path):
     assert "int8 / float32 student: bytes" in result.stdout
 
 
-def test_gpu_script_runs_a_profile_end_to_end_and_prints_its_figures(quick_runs):
-    """`benchmarks/gpu.sh` is the GPU's prepared script; here it runs the quick profile on the CPU."""
+def test_gpu_script_runs_a_profile_and_prints_its_figures(quick_runs):
+    """`benchmarks/gpu.sh` is the GPU's prepared script; here it runs the quick profile on the CPU, keeping the
+    stages of the session's quick run (`REUSE=1`: conftest's `quick_run` is the fresh end-to-end run)."""
     tmp_path = quick_runs
-    env = {**os.environ, "PROFILE": "quick", "OUT_ROOT": str(tmp_path), "PYTHON": sys.executable}
+    env = {**os.environ, "PROFILE": "quick", "OUT_ROOT": str(tmp_path), "PYTHON": sys.executable, "REUSE": "1"}
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh")], capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()

@@ -57,15 +57,16 @@ def test_a_saved_chat_model_loads_with_from_pretrained_and_its_chat_template(cha
 
 def test_grpo_on_chat_prompts_runs_and_logs_trls_clipped_ratio(chat_models):
     model, tokenizer = load_model(chat_models[0])
-    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=2)
+    offline = get_hub_setting("offline")
+    setting = dataclasses.replace(offline, data=SAMPLE, grpo=dataclasses.replace(offline.grpo, max_steps=2))
     records = load_gsm8k(SAMPLE, split="train")[:8]
     trainer = gsm8k_grpo_trainer(model, tokenizer, records, setting)
     train_with(trainer)
     logs = [log for log in trainer.state.log_history if "reward" in log]
     assert len(logs) == 2 and all("completions/clipped_ratio" in log for log in logs)
-    assert trainer.args.per_device_train_batch_size == setting.prompts_per_step * setting.num_generations
+    assert trainer.args.per_device_train_batch_size == setting.grpo.prompts_per_step * setting.grpo.num_generations
     assert all(f"rewards/{name}/mean" in logs[0] for name in ("correctness_reward", "format_reward"))
-    metrics = evaluate_chat(model, tokenizer, load_gsm8k(SAMPLE, split="test")[:4], setting.max_completion_length)
+    metrics = evaluate_chat(model, tokenizer, load_gsm8k(SAMPLE, split="test")[:4], setting.grpo.max_completion_length)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["clipped_ratio"] <= 1.0
 
 
@@ -139,7 +140,8 @@ def test_scale_runs_the_sums_task_and_fails_clearly_without_a_network(tmp_path):
 def test_lora_trains_only_the_adapter_and_merges_back_into_a_plain_model(chat_models):
     model, tokenizer = load_model(chat_models[0])
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
-    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=1, lora=True, lora_r=4)
+    offline = get_hub_setting("offline")
+    setting = dataclasses.replace(offline, data=SAMPLE, grpo=dataclasses.replace(offline.grpo, max_steps=1), lora=True, lora_r=4)
     trainer = gsm8k_grpo_trainer(model, tokenizer, load_gsm8k(SAMPLE, split="train")[:4], setting)
     trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)
@@ -164,10 +166,10 @@ def test_scale_fails_early_on_settings_that_cannot_work_and_gives_lora_its_own_l
     def setting(*argv: str):
         return gsm8k_setting(_parser().parse_args(["--task", "gsm8k", *argv]))
 
-    assert setting().learning_rate == HUB_SETTINGS["real"].learning_rate and not setting().lora
-    assert setting("--lora").lora and setting("--lora").learning_rate == LORA_LEARNING_RATE
-    assert setting("--lora", "--learning-rate", "3e-6").learning_rate == 3e-6  # what was asked for wins
-    assert setting("--setting", "t4").learning_rate == LORA_LEARNING_RATE
+    assert setting().grpo.learning_rate == HUB_SETTINGS["real"].grpo.learning_rate and not setting().lora
+    assert setting("--lora").lora and setting("--lora").grpo.learning_rate == LORA_LEARNING_RATE
+    assert setting("--lora", "--learning-rate", "3e-6").grpo.learning_rate == 3e-6  # what was asked for wins
+    assert setting("--setting", "t4").grpo.learning_rate == LORA_LEARNING_RATE
 
 
 def test_gpu_precision_never_fp16_and_lora_under_zero3_gets_reentrant_checkpointing(monkeypatch):
@@ -193,7 +195,8 @@ def test_lora_with_reentrant_checkpointing_still_gives_the_adapter_gradients(cha
     every adapter matrix still gets a gradient through the checkpointed layers of the Qwen2 stand-in."""
 
     model, tokenizer = load_model(chat_models[0])
-    setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE, max_steps=1, lora=True, lora_r=4)
+    offline = get_hub_setting("offline")
+    setting = dataclasses.replace(offline, data=SAMPLE, grpo=dataclasses.replace(offline.grpo, max_steps=1), lora=True, lora_r=4)
     checkpointing = {"activation_checkpointing": True, "activation_checkpointing_kwargs": {"use_reentrant": True}}
     trainer = gsm8k_grpo_trainer(model, tokenizer, load_gsm8k(SAMPLE, split="train")[:4], setting, **checkpointing)
     peft_model = trainer.model
@@ -221,17 +224,45 @@ def test_lora_learning_rates_trains_three_fresh_copies_and_measures_how_far_each
     import labkit.hub.chat as hub
 
     # A reward with a spread in every group (the length), so that every step has a gradient to follow.
-    def longer_is_better(completions, **columns):
+    def correctness_reward(self, completions, **columns):
         return [len(c[0]["content"]) / 100 for c in completions]
 
-    monkeypatch.setattr(hub, "gsm8k_correctness_reward", longer_is_better)
+    monkeypatch.setattr(GSM8K, "correctness_reward", correctness_reward)
     setting = dataclasses.replace(get_hub_setting("offline"), data=SAMPLE)
     saved = (chat_models[0] / "model.safetensors").read_bytes()
     rows = hub.lora_learning_rates(str(chat_models[0]), load_gsm8k(SAMPLE, split="train")[:8], setting, steps=2)
     full, lora, lora_ten = rows
-    assert [r["learning_rate"] for r in rows] == [setting.learning_rate, setting.learning_rate, 10 * setting.learning_rate]
+    rate = setting.grpo.learning_rate
+    assert [r["learning_rate"] for r in rows] == [rate, rate, 10 * rate]
     assert full["trainable share"] == 1.0 and 0 < lora["trainable share"] < 0.2 and lora["trainable"] == lora_ten["trainable"]
     assert all(r["moved"] > 0 for r in rows) and lora_ten["moved"] > lora["moved"]  # the same seed: only the rate differs
     assert (chat_models[0] / "model.safetensors").read_bytes() == saved  # each run trained a copy, none was saved
     assert hub.lora_reading(rows).startswith("at full training's rate LoRA moved the weights")
     assert "no run moved" in hub.lora_reading([{**row, "moved": 0.0} for row in rows])  # no spread, no division by 0
+
+
+def test_scales_grpo_flags_are_made_from_the_config_fields_with_their_help(capsys):
+    """`labkit.hub.scale` spells no GRPO flag itself: each is a `GRPOLoopConfig` field (TRL's name, type, choices and
+    help), and what is not given keeps the setting's value."""
+    from labkit.grpo_loop import NOT_PASSED_TO_TRL
+    from labkit.hub.scale import _parser, gsm8k_setting, main
+
+    parser = _parser()
+    text = " ".join(parser.format_help().split())
+    for f in dataclasses.fields(GRPOLoopConfig):
+        if f.name in NOT_PASSED_TO_TRL:  # labkit's own evaluation and checkpointing: TRL's trainer here does neither
+            assert f"--{f.name}" not in text
+        else:
+            assert f"--{f.name}" in text and f"--{f.name.replace('_', '-')}" in text
+            assert " ".join(f.metadata["help"].replace("%%", "%").split()) in text
+    args = parser.parse_args(["--loss-type", "dr_grpo", "--beta", "0.04", "--warmup_steps", "0.1", "--epsilon-high", "0.28"])
+    grpo = gsm8k_setting(args).grpo
+    real = HUB_SETTINGS["real"].grpo
+    assert (grpo.loss_type, grpo.beta, grpo.warmup_steps, grpo.epsilon_high) == ("dr_grpo", 0.04, 0.1, 0.28)
+    assert (grpo.learning_rate, grpo.max_steps, grpo.num_generations) == (real.learning_rate, real.max_steps, real.num_generations)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--loss-type", "nonsense"])  # the config's choices, checked by argparse
+    capsys.readouterr()
+    assert main(["--task", "sums", "--temperature", "0"]) == 2  # the config's own check, in one line
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("labkit.hub.scale: error: temperature must be > 0")

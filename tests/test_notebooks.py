@@ -21,11 +21,11 @@ def test_notebooks_are_stored_without_outputs():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_the_quick_profile(path, tmp_path, monkeypatch):
+def test_notebook_runs_in_the_quick_profile(path, tmp_path, monkeypatch, quick_run):
     monkeypatch.setenv("LABKIT_PROFILE", "quick")
     monkeypatch.setenv("LABKIT_DEVICE", "cpu")
-    # Notebooks share one run folder per profile, as a learner's would.
-    monkeypatch.setenv("LABKIT_RUNS", str(Path(os.environ.get("LABKIT_TEST_RUNS", tmp_path.parent / "labkit-runs"))))
+    # Notebooks share one run folder per profile, as a learner's would: the one `labkit run` made (conftest).
+    monkeypatch.setenv("LABKIT_RUNS", str(quick_run[1].parent))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()

@@ -58,16 +58,16 @@ def test_environment_yml_uses_cpu_torch_and_installs_labkit():
     assert "-e ." in pip_section
 
 
-def test_binder_post_build_installs_labkit_and_builds_a_run(tmp_path):
+def test_binder_post_build_installs_labkit_and_builds_a_run(quick_run):
     post_build = ROOT / "binder" / "postBuild"
     assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
     assert '--profile "${LABKIT_BINDER_PROFILE:-default}"' in post_build.read_text()  # Binder builds the default run
     # Run it as Binder would, from the repository root with this environment's pip and labkit first on
     # PATH, on the quick profile: it installs labkit and leaves a finished run where notebooks look.
-    # Where they look in this session: test_notebooks' runs folder. When the notebooks ran first (CI), the
-    # run is finished there and `labkit run` only checks every stage, as a Binder notebook then does.
+    # Where they look in this session: the runs folder of conftest's `quick_run`, where the run is finished, so
+    # `labkit run` only checks every stage, as a Binder notebook then does.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LABKIT_BINDER_PROFILE": "quick"}
-    runs = Path(os.environ.get("LABKIT_TEST_RUNS", tmp_path.parent / "labkit-runs"))
+    runs = quick_run[1].parent
     env["LABKIT_RUNS"] = str(runs)
     result = subprocess.run(["bash", str(post_build)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,8 +1,6 @@
 """The headless run: folder layout, reuse of finished stages, determinism, errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -180,15 +178,10 @@ def test_a_run_folder_belongs_to_one_task(tmp_path):
 
 
 @pytest.mark.slow
-def test_labkit_run_quick_end_to_end(tmp_path):
-    """The README's first command, in the quick profile, as a user runs it."""
-    out = tmp_path / "quick"
-    result = subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "run", "--profile", "quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def test_labkit_run_quick_end_to_end(quick_run):
+    """The README's first command, in the quick profile, as a user runs it (conftest's `quick_run`: made once, and
+    the notebooks and benchmarks reuse it)."""
+    result, out = quick_run
     assert result.returncode == 0, result.stderr[-2000:]
     assert "teacher after GRPO" in result.stdout
     for method in get_profile("quick").students:  # the students' rows (trained, or skipped with a reason)

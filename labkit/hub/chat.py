@@ -22,15 +22,17 @@ One setting names everything that differs between a laptop and a GPU:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from ..grpo_loop import GRPOLoopConfig
 from ..runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
 from ..tasks.gsm8k import GSM8K, SYSTEM_PROMPT, chat_prompt, gsm8k_correctness_reward, gsm8k_format_reward, load_gsm8k
 
@@ -42,18 +44,17 @@ def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
 
 @dataclass(frozen=True)
 class HubSetting:
+    """Everything that differs between a laptop and a GPU on the hub path. GRPO's own settings are labkit's
+    `GRPOLoopConfig` (TRL's names), given to TRL by `trainers.grpo.trl_grpo_config` as for the lab's models."""
+
     name: str
     teacher: str  # hub id, or a tiny size made here (offline)
     student: str  # a smaller model: its own tokenizer and chat template are fine (text traces)
     data: str  # "openai/gsm8k", a local folder in GSM8K's format, or "sample" (tasks.gsm8k.sample_dir)
     expects: str  # the machine it is sized for, and what it costs
+    grpo: GRPOLoopConfig = field(default_factory=lambda: HUB_GRPO)
     train_problems: int = 256  # problems sampled for traces (GRPO draws its prompts from the whole train split)
     eval_problems: int = 200  # held-out test problems, greedy
-    max_completion_length: int = 512  # tokens; at 256 most of a 0.5B model's GSM8K answers are cut
-    num_generations: int = 8  # completions a prompt (TRL's name)
-    prompts_per_step: int = 8  # prompts a step: TRL's per_device_train_batch_size is this x num_generations
-    max_steps: int = 100  # GRPO steps
-    learning_rate: float = 1e-6  # TRL's default for pretrained models (a LoRA adapter: LORA_LEARNING_RATE)
     lora: bool = False  # train a LoRA adapter (peft) instead of every weight
     lora_r: int = 16
     use_vllm: bool = True  # generate with vLLM (colocate mode) when it is installed and CUDA is there
@@ -63,7 +64,16 @@ class HubSetting:
     sft_learning_rate: float = 2e-5
     instruct_sft_steps: int = 0  # offline only: SFT of the tiny models on the reference solutions
 
+    @property
+    def made_here(self) -> bool:
+        """Are the models the tiny stand-ins made on this machine (`prepare_models`), not hub models?"""
+        return self.teacher in CHAT_SIZES
 
+
+# GRPO on a pretrained chat model: TRL's learning rate for pretrained LLMs, 512 tokens (at 256 most of a 0.5B
+# model's GSM8K answers are cut), 8 prompts x 8 completions a step, 100 steps, no KL (TRL's default), a constant rate
+# (GRPOLoopConfig's; TRL's own default would decay it linearly to 0).
+HUB_GRPO = GRPOLoopConfig(max_steps=100, prompts_per_step=8, num_generations=8, max_completion_length=512, learning_rate=1e-6)
 LORA_LEARNING_RATE = 1e-5  # an adapter starts at zero and has few weights: it needs a larger step than full fine-tuning
 
 HUB_SETTINGS: dict[str, HubSetting] = {
@@ -73,13 +83,9 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         student="chat-student",
         data="sample",
         expects="a CPU, about two minutes; tiny models made here, so the numbers mean nothing",
+        grpo=GRPOLoopConfig(max_steps=4, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
         train_problems=32,
         eval_problems=32,
-        max_completion_length=80,
-        num_generations=4,
-        prompts_per_step=2,
-        max_steps=4,
-        learning_rate=1e-4,
         use_vllm=False,
         trace_samples=8,
         sft_steps=20,
@@ -100,13 +106,12 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         student="HuggingFaceTB/SmolLM2-135M-Instruct",
         data="openai/gsm8k",
         expects="a free Colab T4 (16 GB): LoRA, float32, 4 completions a prompt; time not yet measured",
-        num_generations=4,
-        prompts_per_step=4,
+        grpo=dataclasses.replace(HUB_GRPO, num_generations=4, prompts_per_step=4, learning_rate=LORA_LEARNING_RATE),
         lora=True,
-        learning_rate=LORA_LEARNING_RATE,
         use_vllm=False,  # vLLM would run Qwen2.5 in fp16 on a T4 (no bf16 there), where it overflows (see `precision`)
     ),
 }
+
 
 # The offline stand-ins, shaped as the real pair: the teacher a Qwen2 (Qwen2.5's architecture: biases on the
 # query, key and value projections, fewer key-value heads than query heads), the student a Llama (SmolLM2's),
@@ -200,7 +205,7 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     Offline, each tiny model gets `instruct_sft_steps` of SFT on the sample's reference
     solutions first: the stand-in for the instruct training a hub model comes with.
     """
-    if setting.name != "offline":
+    if not setting.made_here:
         return setting.teacher, setting.student
     from ..distill import DistillConfig
     from ..models import load_model, save_model
@@ -245,34 +250,33 @@ def vllm_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
 
 
-def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides):
-    """TRL's `GRPOConfig` for the setting: mixed precision (`precision`) and activation checkpointing on a
-    GPU (64 rows of 600 tokens through a 0.5B model's 24 layers), vLLM colocated when it is there."""
+def hub_trl_settings(setting: HubSetting) -> dict:
+    """What the hub path asks of TRL beyond the lab's `trl_grpo_config`: mixed precision (`precision`),
+    activation checkpointing on a GPU (64 rows of 600 tokens through a 0.5B model's 24 layers), and vLLM
+    colocated when it is there."""
     from trl import GRPOConfig
 
-    from ..trainers.setup import checkpointing_field, cpu_safe_settings, make_config
+    from ..trainers.setup import checkpointing_field
 
-    settings = cpu_safe_settings(GRPOConfig, output_dir)
-    settings.update(
-        {
-            **precision(),
-            checkpointing_field(GRPOConfig): torch.cuda.is_available(),
-            "max_steps": setting.max_steps,
-            "per_device_train_batch_size": setting.prompts_per_step * setting.num_generations,
-            "num_generations": setting.num_generations,
-            "max_completion_length": setting.max_completion_length,
-            "learning_rate": setting.learning_rate,
-            "beta": 0.0,
-            "use_vllm": setting.use_vllm and vllm_available(),
-            "vllm_mode": "colocate",
-        }
-    )
+    settings = {
+        **precision(),
+        checkpointing_field(GRPOConfig): torch.cuda.is_available(),
+        "use_vllm": setting.use_vllm and vllm_available(),
+        "vllm_mode": "colocate",
+    }
     if setting.lora and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
         # PEFT under ZeRO-3 needs reentrant checkpointing (trl issue 2514). TRL forces it by writing the old
         # field name, gradient_checkpointing_kwargs, after the config is built, which transformers 5 no
         # longer reads; so it is set here, under the name this TRL's config has.
         settings[f"{checkpointing_field(GRPOConfig)}_kwargs"] = {"use_reentrant": True}
-    return make_config(GRPOConfig, {**settings, **overrides})
+    return settings
+
+
+def grpo_config(setting: HubSetting, output_dir: str | None = None, **overrides):
+    """TRL's `GRPOConfig` for the setting: the lab's `trl_grpo_config` of `setting.grpo`, with `hub_trl_settings`."""
+    from ..trainers.grpo import trl_grpo_config
+
+    return trl_grpo_config(setting.grpo, output_dir=output_dir, **{**hub_trl_settings(setting), **overrides})
 
 
 def lora_config(setting: HubSetting):
@@ -285,24 +289,20 @@ def lora_config(setting: HubSetting):
 
 
 def gsm8k_grpo_trainer(model, tokenizer, records: list[dict], setting: HubSetting, *, callbacks=(), **overrides):
-    """TRL's `GRPOTrainer` on GSM8K chat prompts with the two GSM8K rule rewards."""
-    from datasets import Dataset
-    from trl import GRPOTrainer
+    """TRL's `GRPOTrainer` on GSM8K chat prompts with the task's two rule rewards: the lab's
+    `trainers.grpo.grpo_trainer`, given `setting.grpo`, the hub's TRL settings and a LoRA adapter if asked."""
+    from ..trainers.grpo import grpo_trainer
 
-    from ..trainers.setup import quiet, quiet_datasets
-
-    quiet_datasets()
-    data = Dataset.from_list([{"prompt": chat_prompt(r["prompt"]), "answer": r["answer"]} for r in records])
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=[gsm8k_correctness_reward, gsm8k_format_reward],
-        args=grpo_config(setting, **overrides),
-        train_dataset=data,
+    return grpo_trainer(
+        model,
+        tokenizer,
+        records,
+        config=setting.grpo,
+        callbacks=callbacks,
+        task=GSM8K(),
         peft_config=lora_config(setting),
-        callbacks=list(callbacks),
+        **{**hub_trl_settings(setting), **overrides},
     )
-    return quiet(trainer)
 
 
 def lora_learning_rates(name: str, records: list[dict], setting: HubSetting, *, steps: int = 4, device=None) -> list[dict]:
@@ -316,19 +316,19 @@ def lora_learning_rates(name: str, records: list[dict], setting: HubSetting, *, 
     weights themselves less. r is the setting's rate, or TRL's 1e-6 when the setting already trains LoRA.
     Returns one row per run: {run, learning_rate, trainable, moved, reward (mean over the steps)}.
     """
-    import dataclasses
     import gc
 
     from ..models import count_parameters, load_model
     from ..trainers.setup import train_with
 
-    full_rate = HubSetting.learning_rate if setting.lora else setting.learning_rate
+    full_rate = HUB_GRPO.learning_rate if setting.lora else setting.grpo.learning_rate
     rows = []
     for label, lora, rate in (("full", False, full_rate), ("LoRA", True, full_rate), ("LoRA", True, 10 * full_rate)):
         model, tokenizer = load_model(name, device=device, dtype=torch.float32)
         before = {key: value.detach().clone() for key, value in model.state_dict().items()}
         total = count_parameters(model)  # before peft adds the adapter's
-        run = dataclasses.replace(setting, lora=lora, learning_rate=rate, max_steps=steps, use_vllm=False)
+        grpo = dataclasses.replace(setting.grpo, learning_rate=rate, max_steps=steps)
+        run = dataclasses.replace(setting, lora=lora, grpo=grpo, use_vllm=False)
         trainer = gsm8k_grpo_trainer(model, tokenizer, records, run)
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         train_with(trainer)
@@ -401,7 +401,7 @@ def sample_answers(model, tokenizer, records: list[dict], setting: HubSetting, *
 
     generation = generate_completions(
         model, tokenizer, _chat_texts(tokenizer, records), num_generations=setting.trace_samples, temperature=temperature,
-        max_new_tokens=setting.max_completion_length, batch_size=64,
+        max_new_tokens=setting.grpo.max_completion_length, batch_size=64,
     )  # fmt: skip
     return generation.texts
 

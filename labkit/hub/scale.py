@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import sys
 import time
+import typing
 from pathlib import Path
 
 import torch
@@ -25,8 +26,37 @@ import torch
 from ..runtime import LabkitError
 
 
+def _grpo_flags():
+    """`GRPOLoopConfig`'s fields that TRL takes (every one but labkit's own evaluation and checkpointing), as a
+    dataclass whose defaults are None (not given: the setting's, or the config's, value stays)."""
+    from ..grpo_loop import NOT_PASSED_TO_TRL, GRPOLoopConfig
+
+    hints = typing.get_type_hints(GRPOLoopConfig)
+    fields = [
+        (f.name, hints[f.name] | None, dataclasses.field(default=None, metadata=f.metadata))
+        for f in dataclasses.fields(GRPOLoopConfig)
+        if f.name not in NOT_PASSED_TO_TRL
+    ]
+    return dataclasses.make_dataclass("GRPOFlags", fields)
+
+
+GRPO_FLAGS = tuple(f.name for f in dataclasses.fields(_grpo_flags()))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m labkit.hub.scale", description="GRPO with TRL, on one process or many.")
+    """The command line. GRPO's flags are made from `GRPOLoopConfig` by transformers' `HfArgumentParser`
+    (its field names, types, choices and help, each as `--max_steps` and `--max-steps`); the rest say what to
+    train and where."""
+    from transformers import HfArgumentParser
+
+    from .chat import LORA_LEARNING_RATE
+
+    parser = HfArgumentParser(
+        _grpo_flags(),
+        prog="python -m labkit.hub.scale",
+        description="GRPO with TRL, on one process or many. GRPO settings not given keep the hub setting's (gsm8k) "
+        "or GRPOLoopConfig's (sums).",
+    )
     parser.add_argument("--task", choices=("gsm8k", "sums"), default="gsm8k")
     parser.add_argument(
         "--model", default=None,
@@ -34,13 +64,6 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--setting", default="real", help="hub setting for gsm8k: offline | real | t4 (labkit.hub.chat)")
     parser.add_argument("--data", default=None, help="GSM8K hub id or local folder (default: the setting's)")
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--prompts-per-step", type=int, default=None, help="prompts a step, per process")
-    parser.add_argument("--num-generations", type=int, default=None)
-    parser.add_argument("--max-completion-length", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=None)
-    from .chat import LORA_LEARNING_RATE
-
     parser.add_argument(
         "--lora", action="store_true", help=f"gsm8k: train a LoRA adapter (peft; learning rate {LORA_LEARNING_RATE:g} by default)"
     )
@@ -52,7 +75,6 @@ def _parser() -> argparse.ArgumentParser:
         "--vllm-mode", choices=("colocate", "server"), default="colocate", help="server: `trl vllm-serve` runs apart"
     )
     parser.add_argument("--output-dir", default="runs/scale")
-    parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -65,7 +87,7 @@ def build_trainer(args: argparse.Namespace):
     """The GRPOTrainer these arguments describe (nothing trained yet)."""
     from ..models import load_model
 
-    overrides = {"output_dir": args.output_dir, "seed": args.seed}
+    overrides = {"output_dir": args.output_dir}
     if args.task == "sums":
         from ..grpo_loop import GRPOLoopConfig
         from ..tasks import read_records
@@ -74,15 +96,7 @@ def build_trainer(args: argparse.Namespace):
         if args.lora:
             raise LabkitError("--lora is for --task gsm8k: the lab's tiny models train every weight")
 
-        config = GRPOLoopConfig(seed=args.seed)
-        changes = {
-            "max_steps": args.max_steps,
-            "prompts_per_step": args.prompts_per_step,
-            "num_generations": args.num_generations,
-            "max_completion_length": args.max_completion_length,
-            "learning_rate": args.learning_rate,
-        }
-        config = _given(config, changes)
+        config = _given(GRPOLoopConfig(), {name: getattr(args, name) for name in GRPO_FLAGS})
         name = _sums_model(args.model)
         if args.use_vllm and not (Path(name) / "config.json").exists():  # vLLM loads the model from its folder
             raise LabkitError("--use-vllm needs --model to be a saved model folder (vLLM loads it from there)")
@@ -99,8 +113,8 @@ def build_trainer(args: argparse.Namespace):
     setting = gsm8k_setting(args)
     if args.use_vllm:
         _require_vllm()
-    if setting.name == "offline" and args.model is None:  # the stand-in chat models, made once
-        setting = dataclasses.replace(setting, teacher=prepare_models(setting, default_runs_dir() / "hub-offline")[0])
+    if setting.made_here and args.model is None:  # the stand-in chat models, made once
+        setting = dataclasses.replace(setting, teacher=prepare_models(setting, default_runs_dir() / f"hub-{setting.name}")[0])
     # float32 weights, mixed precision in the trainer: in bf16 weights an update of 1e-6 rounds away.
     model, tokenizer = load_model(setting.teacher, dtype=torch.float32)
     records = load_gsm8k(setting.data, split="train")  # TRL draws each step's prompts from all of them
@@ -116,17 +130,10 @@ def gsm8k_setting(args: argparse.Namespace):
 
     setting = get_hub_setting(args.setting)
     lora_rate = LORA_LEARNING_RATE if args.lora and not setting.lora else None
-    changes = {
-        "teacher": args.model,
-        "data": args.data,
-        "max_steps": args.max_steps,
-        "prompts_per_step": args.prompts_per_step,
-        "num_generations": args.num_generations,
-        "max_completion_length": args.max_completion_length,
-        "learning_rate": args.learning_rate or lora_rate,
-        "lora": args.lora or None,
-        "use_vllm": args.use_vllm,
-    }
+    grpo = _given(setting.grpo, {name: getattr(args, name) for name in GRPO_FLAGS})
+    if lora_rate is not None and args.learning_rate is None:
+        grpo = dataclasses.replace(grpo, learning_rate=lora_rate)
+    changes = {"teacher": args.model, "data": args.data, "grpo": grpo, "lora": args.lora or None, "use_vllm": args.use_vllm}
     return _given(setting, changes)
 
 

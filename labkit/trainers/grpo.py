@@ -63,26 +63,31 @@ def grpo_trainer(
     callbacks=(),
     reward_funcs=None,
     task: str | Task | None = None,
+    peft_config=None,
     **overrides,
 ):
     """A `GRPOTrainer` on a task's records with its rule rewards (`Task.reward_funcs`).
 
-    `config` is labkit's loop config (the same run through TRL); `overrides` are TRL field names.
-    The data set keeps every column the rewards read (`prompt`, `answer`, and e.g.
-    Countdown's `numbers` and `target`), not the reference working.
+    `config` is labkit's loop config (the same run through TRL); `overrides` are TRL field names;
+    `peft_config` a LoRA adapter (the hub path). The data set keeps every column the rewards read
+    (`prompt`, `answer`, and e.g. Countdown's `numbers` and `target`), not the reference working. A chat
+    task's prompt goes in as its conversation (`Task.messages`), which TRL renders in the model's template.
     """
     from trl import GRPOTrainer
 
     quiet_datasets()
     task = task_of(records, task)
-    data = Dataset.from_list([{k: v for k, v in r.items() if k != "scratchpad"} for r in records])
+    rows = [{k: v for k, v in r.items() if k != "scratchpad"} for r in records]
+    if task.chat:
+        rows = [{**row, "prompt": task.messages(row["prompt"])} for row in rows]
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
         reward_funcs=list(reward_funcs or task.reward_funcs()),
         args=trl_grpo_config(config, **overrides),
-        train_dataset=data,
+        train_dataset=Dataset.from_list(rows),
         callbacks=list(callbacks),
+        peft_config=peft_config,
     )
     return quiet(trainer)
 
