@@ -259,7 +259,11 @@ def test_scales_grpo_flags_are_made_from_the_config_fields_with_their_help(capsy
     grpo = gsm8k_setting(args).grpo
     real = HUB_SETTINGS["real"].grpo
     assert (grpo.loss_type, grpo.beta, grpo.warmup_steps, grpo.epsilon_high) == ("dr_grpo", 0.04, 0.1, 0.28)
-    assert (grpo.learning_rate, grpo.max_steps, grpo.num_generations) == (real.learning_rate, real.max_steps, real.num_generations)
+    assert (grpo.learning_rate, grpo.max_steps, grpo.num_generations) == (
+        real.learning_rate,
+        real.max_steps,
+        real.num_generations,
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--loss-type", "nonsense"])  # the config's choices, checked by argparse
     capsys.readouterr()
