@@ -41,7 +41,8 @@ tests/test_packaging.py holds every import to it.
         chat          hub chat models on GSM8K (TRL, LoRA, vLLM) and their offline stand-ins
         scale         GRPO under `accelerate launch`: one process or many
     app/          the Gradio app that sets the teacher beside its student
-        demo          the app
+        demo          the app's page: one builder a tab, the handlers bound to their state
+        handlers      what the app does: its state, and Compare, Arena and Reward as plain functions
         streaming     answers that grow one token at a time (the KV cache carried by hand)
         batching      the app's users joined into one batched decode per model
         serve         where and what the app serves: ports, Jupyter's proxy, a finished run's models

@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import cli
-from labkit.app.demo import build_app, canonical_prompt, check_prompt, launch, load_run
+from labkit.app.demo import build_app, launch, load_run
 from labkit.app.explain import ABOUT, describe_answers, explain_rewards, verdict
+from labkit.app.handlers import canonical_prompt, check_prompt
 from labkit.app.streaming import AnswerStream
 from labkit.evaluate import evaluate
 from labkit.models import build_model, save_model
@@ -720,3 +721,30 @@ def test_when_the_models_fail_the_page_says_so_where_the_verdicts_were():
     # The next request is served by the same app (its batcher's worker lived on), and fails the same clear way.
     _, again = _updates(_handler(app, "compare"), "1+2=", 0.0, 8, 1, 0)
     assert isinstance(again, gr.Error)
+
+
+def test_the_handlers_are_plain_functions_of_the_state_with_no_page():
+    """`app.handlers` needs no gradio `Blocks`: a state built once, then each tab's handler called as a function;
+    and the page's endpoints are those same functions, bound to the app's state."""
+    from labkit.app import handlers
+
+    teacher, tokenizer = build_model("student-xs")
+    student, _ = build_model("student-tiny")
+    records = read_records("test")[:6]
+    state = handlers.DemoState.build(teacher, student, tokenizer, records=records, teacher_name="xs", student_name="tiny")
+    assert state.max_prompt_chars == 64 and state.max_new_tokens_cap == 64 and state.example == records[0]["prompt"]
+    (table,) = list(handlers.score(state, RIGHT, "3 + 8 + 1 ="))  # typed with spaces: the task's record of 3+8+1=
+    assert list(table["reward"]) == ["correctness", "format", "steps"] and list(table["value"]) == [
+        0.0,
+        1.0,
+        1.0,
+    ]  # its steps add up
+    updates, error = _updates(handlers.score, state, RIGHT, "")
+    assert isinstance(error, gr.Error) and list(updates[0].columns) == handlers.SCORE_COLUMNS  # no stale table
+    assert handlers.random_problem(state) in {r["prompt"] for r in records}
+    answers = list(handlers.compare(state, records[0]["prompt"], 0.0, 4, 1, 0, stream_interval=0))[-1]
+    assert len(answers) == 4 and all(_verdict(stats) in ("correct", "wrong") for stats in answers[2:])
+    app = build_app(teacher, student, tokenizer, records=records)
+    bound = _handler(app, "score")
+    assert bound.func is handlers.score and bound.args == (app.labkit_state,)
+    app.close(verbose=False)

@@ -33,142 +33,44 @@ and any whole number is a seed (`torch_seed`).
 `load_run` picks the models of a finished `labkit run` folder; `labkit demo` serves it.
 The words under each answer and in the Reward tab come from `labkit.app.explain`.
 
-Why one file of about 480 lines: `build_app` is the layout and its handlers, which read
-best together. Checking a port, launching and loading a run folder are `labkit.app.serve`
-(imported here too, so `from labkit.app.demo import launch, load_run` keeps working).
+This file is the page: one builder a tab, and `build_app`, which binds each handler to the state.
+What the page does is `labkit.app.handlers` (`DemoState`, built and checked once, and the handlers as
+plain functions of it, which a test calls without gradio's `Blocks`). Checking a port, launching and
+loading a run folder are `labkit.app.serve` (imported here too, so
+`from labkit.app.demo import launch, load_run` keeps working).
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import os
-import random
-import re
-from collections.abc import Container, Iterator, Sequence
+from functools import partial
 
 # Offline by default: no usage statistics sent from a learner's or instructor's machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-import pandas as pd
-import torch
-from matplotlib.figure import Figure
-from transformers import PreTrainedTokenizerBase
+import torch  # noqa: E402
+from transformers import PreTrainedTokenizerBase  # noqa: E402
 
-from ..evaluate import model_row
-from ..models import count_parameters
-from ..runtime import LabkitError
-from ..tasks import Task, get_task, read_records, task_of
-from .batching import DecodeBatcher
-from .explain import about, describe_answers, explain_rewards, known_record
+from ..models import count_parameters  # noqa: E402
+from ..tasks import Task  # noqa: E402
+from .explain import about  # noqa: E402
+from .handlers import (  # noqa: E402
+    ARENA_FORMATS,
+    MAX_ARENA_PROBLEMS,
+    MAX_SAMPLES,
+    MAX_TEMPERATURE,
+    SCORE_COLUMNS,
+    DemoState,
+    arena,
+    compare,
+    random_problem,
+    score,
+)
 
-MAX_TEMPERATURE = 1.5
-MAX_SAMPLES = 8  # k of "sample k"
-MAX_ARENA_PROBLEMS = 200
-MAX_COMPLETION_CHARS = 10_000  # Reward tab input
-CHAT_PROMPT_CHARS = 400  # a typed word problem may be this long (a chat task's; known problems may be longer)
-MAX_SHOWN_ANSWER = 80  # characters of an answer in the Arena's list of wrong ones
-ARENA_LATENCY_PROBLEMS = 5  # answered one at a time for the latency column (after one warm-up answer)
-SEEDS = 2**64  # torch.Generator.manual_seed takes 0 to 2**64 - 1 and refuses larger seeds
-# The Arena's columns, and how the page shows each (the API gets the numbers themselves).
-ARENA_FORMATS = {
-    "model": "{}",
-    "parameters": "{:,}",
-    "accuracy": "{:.1%}",
-    "format": "{:.1%}",
-    "scratchpad": "{:.1%}",
-    "mean length": "{:.1f}",
-    "tokens/s": "{:,.0f}",
-    "latency ms": "{:,.1f}",
-}
-SCORE_COLUMNS = ["reward", "value", "why"]
 WRONG_LABEL = "problems a model got wrong (greedy)"
 # Tighter than gradio's spacing, so a projector's screen holds the problem, both answers and both verdicts.
 PROJECTOR_CSS = ".gradio-container {padding-top: 4px !important} #teacher-stats p, #student-stats p {margin: 0}"
-
-
-def read_seed(value: float | None) -> int:
-    """The seed a user typed, as a whole number (empty: 0), or a `gr.Error` saying what to type."""
-    if value is None:
-        return 0
-    if not math.isfinite(value):
-        raise gr.Error("The seed must be a whole number, for example 0")
-    return int(value)
-
-
-def torch_seed(seed: int) -> int:
-    """`seed` reduced into the range torch's generators take, so any whole number a user types works.
-    The reduction is the one torch applies to negative seeds itself: every seed torch took before gives
-    the same samples as before."""
-    return seed % SEEDS
-
-
-def canonical_prompt(text: str, task: str | Task | None = None, known: Container[str] = ()) -> str | None:
-    """`text` written as the task writes its prompts, if some spacing of it is a problem in `known` or one
-    the task can make a record of (`Task.record_of_prompt`): `23 + 58 + 91 =` is `23+58+91=`, and
-    Countdown's `3 7 5 > 26 :` is `3 7 5>26:`. None when no spacing of it is."""
-    task = get_task(task)
-    collapsed = " ".join(text.split())
-    tight = re.sub(r" ?([^\d ]) ?", r"\1", collapsed)  # spaces kept only between numbers (Countdown's)
-    for candidate in dict.fromkeys((collapsed, tight, tight.replace(" ", ""))):
-        if candidate in known:
-            return candidate
-        record = task.record_of_prompt(candidate)
-        if record is not None:
-            return record.get("prompt", candidate)
-    return None
-
-
-def check_prompt(
-    prompt: str | None,
-    tokenizer: PreTrainedTokenizerBase | Sequence[PreTrainedTokenizerBase],
-    max_chars: int,
-    task: Task | None = None,
-    example: str = "23+58+91=",
-    known: Container[str] = (),
-) -> str:
-    """The prompt as the models see it, or a `gr.Error` saying what is wrong.
-
-    As the models see it: stripped, ending as the task's prompts end, and spaced as they are
-    (`canonical_prompt`): a model that never saw `23 + 58 + 91=` answers it with garbage, and its
-    known answer is filed under `23+58+91=`. A problem nobody knows loses its spaces too when
-    none of the task's prompts in `known` has one (the sums'). `tokenizer` is the models' one, or each
-    model's: the prompt may hold no token any of them reserves (`<|im_end|>`, `<eos>`) and no
-    character one of them cannot spell.
-    """
-    task = get_task(task)
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise gr.Error(f"Type a problem first, for example {example}")
-    if len(prompt) > max_chars:
-        raise gr.Error(f"The prompt is {len(prompt)} characters long; the limit is {max_chars}. Try a problem like {example}")
-    if not prompt.endswith(task.prompt_end):
-        prompt += task.prompt_end  # the task's prompts all end with it ('=' for the sums)
-    canonical = canonical_prompt(prompt, task, known)
-    if canonical is not None:
-        prompt = canonical
-    elif known and not any(" " in p for p in known):
-        prompt = "".join(prompt.split())
-    for each in [tokenizer] if isinstance(tokenizer, PreTrainedTokenizerBase) else tokenizer:
-        reserved = [token for token in each.all_special_tokens if token in prompt]
-        if reserved:  # typed, it would be read as the token itself (a turn's end, a new turn)
-            raise gr.Error(f"The prompt contains {reserved[0]!r}, which the models reserve; remove it")
-        unknown = each.unk_token_id
-        if unknown is not None and unknown in each(prompt, add_special_tokens=False).input_ids:
-            raise gr.Error(f"The prompt has characters the model's tokenizer does not know; try a problem like {example}")
-    return prompt
-
-
-def not_answered(error: gr.Error) -> str:
-    """What replaces a verdict when a request fails: the last problem's verdict must not stay on screen."""
-    return f"**not answered:** {error.message}"
-
-
-def _show(texts: list[str]) -> str:
-    if len(texts) == 1:
-        return texts[0]
-    return "\n".join(f"{i + 1}. {text}" for i, text in enumerate(texts))
 
 
 def model_card(name: str, model: torch.nn.Module) -> str:
@@ -183,28 +85,93 @@ def model_card(name: str, model: torch.nn.Module) -> str:
     return f"**{name}** · {parameters:,} parameters · {size / 1e6:.2f} MB ({dtype}){shape}"
 
 
-# --- Arena ----------------------------------------------------------------------------------------
+# --- The page: one builder a tab ------------------------------------------------------------------------
+# Laid out for a projector: at 1280x720 and 150% zoom (853x480 CSS pixels) the problem, both answers and
+# both verdicts fit on one screen (tests/test_browser.py). So the title is one line, the explainer is a
+# tab, and the examples and sampling settings come after the answers.
 
 
-def arena_figure(table: pd.DataFrame) -> Figure:
-    """Accuracy and tokens/s of each model, two bar charts side by side."""
-    figure = Figure(figsize=(8, 3), layout="constrained")  # not pyplot: no global state shared between requests
-    colours = ["#1565c0", "#ef6c00"]
-    for axes, column, title in zip(figure.subplots(1, 2), ("accuracy", "tokens/s"), ("greedy accuracy", "tokens/s (batched)")):
-        axes.bar(table["model"], table[column], color=colours[: len(table)])
-        axes.set_title(title)
-        if column == "accuracy":
-            axes.set_ylim(0, 1)
-    return figure
+def compare_tab(state: DemoState, batch_users: int, stream_interval: float) -> None:
+    task, records = state.task, state.records
+    with gr.Tab("Compare"):
+        with gr.Row(equal_height=True):
+            # No max_length: the browser would cut a pasted prompt without a word; the handler says what is wrong.
+            prompt = gr.Textbox(
+                label=f"problem (up to {state.max_prompt_chars} characters; spaces are fine)",
+                placeholder=state.example,
+                scale=4,
+                elem_id="prompt",
+            )
+            run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
+            random_button = gr.Button("random problem", scale=1)
+        columns = []
+        with gr.Row(equal_height=False):  # the two models side by side
+            for role, (name, model) in zip(("teacher", "student"), state.models):
+                with gr.Column():
+                    gr.Markdown(model_card(name, model), elem_id=f"{role}-card")
+                    answer_box = gr.Textbox(
+                        label=f"{name} answers", show_label=False, lines=2, interactive=False, elem_id=f"{role}-answer"
+                    )  # the card above names it
+                    # The label is not shown; it names the output for gradio_client and the API page.
+                    columns.append((answer_box, gr.Markdown(label=f"{name} verdict", elem_id=f"{role}-stats")))
+        gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
+        with gr.Accordion("sampling: temperature, sample k, seed, max new tokens", open=False):
+            with gr.Row():
+                temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
+                max_new_tokens = gr.Slider(
+                    1,
+                    state.max_new_tokens_cap,
+                    value=min(max(48, task.max_completion_length), state.max_new_tokens_cap),
+                    step=1,
+                    label="max new tokens",
+                )
+                k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
+                seed = gr.Number(value=0, precision=0, label="seed (sampling)")
+        (teacher_text, teacher_stats), (student_text, student_stats) = columns
+        gr.on(
+            [run_button.click, prompt.submit],
+            partial(compare, state, stream_interval=stream_interval),
+            inputs=[prompt, temperature, max_new_tokens, k, seed],
+            outputs=[teacher_text, student_text, teacher_stats, student_stats],
+            api_name="compare",
+            concurrency_limit=batch_users,  # they wait on the batcher, which does the work
+        )
+        random_button.click(partial(random_problem, state), inputs=None, outputs=prompt, api_name="random_problem")
 
 
-def arena_styled(table: pd.DataFrame) -> pd.io.formats.style.Styler:
-    """The Arena table as the page shows it: thousands separators, shares as percentages, sensible decimals.
-    The data under it are the numbers themselves, so the API (and `arena_figure`) read them unchanged."""
-    return table.style.format(ARENA_FORMATS).hide(axis="index")
+def arena_tab(state: DemoState) -> None:
+    with gr.Tab("Arena"):
+        with gr.Row():
+            problems = gr.Slider(
+                # gradio refuses a slider from 1 to 1; the handler takes no more problems than there are
+                1,
+                max(2, min(MAX_ARENA_PROBLEMS, len(state.records))),
+                value=min(50, len(state.records)),
+                step=1,
+                label="problems",
+            )
+            arena_seed = gr.Number(value=0, precision=0, label="seed (which problems)")
+            arena_button = gr.Button("run the arena", variant="primary")
+        arena_table = gr.Dataframe(label="greedy, batched, held-out problems", headers=list(ARENA_FORMATS), interactive=False)
+        arena_plot = gr.Plot(label="accuracy and speed")
+        wrong = gr.Dataframe(label=WRONG_LABEL, headers=state.wrong_columns, interactive=False, wrap=True)
+        # One Arena at a time: it is a batch job that would slow everyone's Compare down.
+        arena_button.click(
+            partial(arena, state), [problems, arena_seed], [arena_table, arena_plot, wrong], api_name="arena", concurrency_limit=1
+        )
 
 
-# --- The app --------------------------------------------------------------------------------------
+def reward_tab(state: DemoState) -> None:
+    task, first = state.task, state.records[0]
+    with gr.Tab("Reward"):
+        worked = task.reference_completion(first, scratchpad=bool(first.get("scratchpad")))
+        completion_box = gr.Textbox(label="completion", value=worked, lines=3)
+        problem_box = gr.Textbox(
+            label="problem" + (" (or the reference answer)" if task.name == "sums" else ""), value=state.example
+        )
+        score_button = gr.Button("score", variant="primary")
+        score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
+        score_button.click(partial(score, state), [completion_box, problem_box], score_table, api_name="score")
 
 
 def build_app(
@@ -243,254 +210,30 @@ def build_app(
     mostly Python, which threads do not run in parallel (measured on 2 CPU cores,
     30 simultaneous requests on four threads took twice as long as one at a time),
     while one batched token for 30 users costs little more than for one.
-    `benchmarks/demo_load.py` measures it.
+    `benchmarks/demo_load.py` measures it. The app's `labkit_state` is the `DemoState` its handlers read.
     """
-    records = records if records is not None else read_records("test", task)
-    if not records:
-        raise LabkitError("the demo needs at least one record with a prompt and an answer")
-    task = task_of(records, task)
-    example = records[0]["prompt"]
-    records_by_prompt = {r["prompt"]: r for r in records}
-    # The caps suit the task: a line of digits and a short answer for the lab's; for a chat task (GSM8K),
-    # sentences (every known problem fits) and the task's own answer length.
-    if max_prompt_chars is None:
-        max_prompt_chars = max(CHAT_PROMPT_CHARS, *(len(p) for p in records_by_prompt)) if task.chat else 64
-    if max_new_tokens_cap is None:
-        max_new_tokens_cap = task.max_completion_length if task.chat else 64
-    models = ((teacher_name, teacher), (student_name, student))
-    tokenizers = (tokenizer, tokenizer if student_tokenizer is None else student_tokenizer)
-    # The longest typed prompt: digits, one token each in the lab's tokenizers (and Qwen's, SmolLM's), plus the
-    # task's last character; and the longest known problem, which the Arena and the examples send as they are.
-    typed = "9" * max_prompt_chars + task.prompt_end
-    positions_of = [getattr(getattr(model, "config", None), "max_position_embeddings", None) for _, model in models]
-    for (name, model), tokens, positions in zip(models, tokenizers, positions_of):
-        longest = max(
-            len(tokens(task.model_text(p, tokens), add_special_tokens=False).input_ids) for p in [typed, *records_by_prompt]
-        )
-        needed = longest + max_new_tokens_cap
-        if positions is not None and needed > positions:
-            raise LabkitError(
-                f"{name} reads at most {positions} positions and the longest prompt ({max_prompt_chars} characters, "
-                f"or a known problem) plus {max_new_tokens_cap} new tokens needs {needed}; lower max_prompt_chars or "
-                "max_new_tokens_cap (or leave the longest problems out of records)"
-            )
-        model.eval()  # once, here: the handlers only read the models
-    picker = random.Random()
-    # A fast tokenizer changes its padding settings (in Rust) when a call asks for other
-    # padding than the last one, and two threads doing that at once fail ("Already borrowed").
-    # So Compare and the Arena each get a private copy: Compare's never pads (the call below
-    # settles its state once), and only one Arena runs at a time.
-    compare_tokenizers = [copy.deepcopy(t) for t in tokenizers]
-    arena_tokenizers = [copy.deepcopy(t) for t in tokenizers]
-    for compare_tokenizer in compare_tokenizers:
-        compare_tokenizer("0", add_special_tokens=False)
-    # Every Compare request joins one batched decode per model, on one worker thread (`labkit.app.batching`).
-    batcher = DecodeBatcher([model for _, model in models], compare_tokenizers)
-
-    def prompt_ids(prompt: str, max_new_tokens: int) -> list[list[int]]:
-        """The prompt as each model reads it (`Task.model_text`), or a `gr.Error` if it leaves no room to answer."""
-        ids = []
-        for (name, _), tokens, positions in zip(models, compare_tokenizers, positions_of):
-            ids.append(tokens(task.model_text(prompt, tokens), add_special_tokens=False).input_ids)
-            if positions is not None and len(ids[-1]) + max_new_tokens > positions:
-                raise gr.Error(f"The prompt is too long for {name}, which reads {positions} positions; shorten it")
-        return ids
-
-    def compare(prompt: str, temperature: float, max_new_tokens: float, k: float, seed: float | None) -> Iterator[tuple]:
-        try:
-            prompt = check_prompt(prompt, compare_tokenizers, max_prompt_chars, task, example, records_by_prompt)
-            settings = dict(
-                k=int(min(max(k or 1, 1), MAX_SAMPLES)),
-                temperature=float(min(max(temperature or 0.0, 0.0), MAX_TEMPERATURE)),
-                max_new_tokens=int(min(max(max_new_tokens or 1, 1), max_new_tokens_cap)),
-                seed=torch_seed(read_seed(seed)),
-            )
-            ids = prompt_ids(prompt, settings["max_new_tokens"])
-        except gr.Error as error:
-            # Replace the last problem's answers and verdicts, then let gradio show the message too.
-            yield "", "", not_answered(error), not_answered(error)
-            raise
-        request = batcher.submit(ids, **settings)
-        record = known_record(prompt, records_by_prompt, task)
-
-        def answers(m: int) -> list[str]:
-            return compare_tokenizers[m].batch_decode(request.groups[m].answer_ids, skip_special_tokens=True)
-
-        try:
-            while not request.wait(stream_interval):  # a screen shows no faster, and every update costs a message
-                yield (
-                    *(_show(answers(m)) for m in range(len(models))),
-                    *(f"generating... {g.tokens} token{'' if g.tokens == 1 else 's'}" for g in request.groups),
-                )
-        except Exception as failure:  # the models failed (out of memory, ...): say so where the verdicts were
-            error = gr.Error(f"The models could not answer: {type(failure).__name__}: {failure}")
-            yield "", "", not_answered(error), not_answered(error)
-            raise error from failure
-        finally:
-            request.cancel()  # a user who left stops costing rows at the next token; a finished request loses nothing
-        yield (
-            *(_show(answers(m)) for m in range(len(models))),
-            *(describe_answers(answers(m), g.tokens, g.seconds, record, task) for m, g in enumerate(request.groups)),
-        )
-
-    def random_problem() -> str:
-        return picker.choice(records)["prompt"]
-
-    def arena(problems: float, seed: float | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:  # noqa: B008
-        n = int(min(max(problems or 1, 1), MAX_ARENA_PROBLEMS, len(records)))
-        try:
-            chosen = random.Random(read_seed(seed)).sample(records, n)
-        except gr.Error:
-            yield pd.DataFrame(columns=list(ARENA_FORMATS)), None, pd.DataFrame(columns=wrong_columns)  # nothing stale
-            raise
-        rows, answers = [], []
-        for index, ((name, model), arena_tokenizer) in enumerate(zip(models, arena_tokenizers)):
-            progress(index / len(models), desc=f"{name}: {n} problems")
-            # The same measurement as `labkit run`'s table and notebooks 04-05.
-            row = model_row(
-                model,
-                arena_tokenizer,
-                chosen,
-                max_new_tokens=max_new_tokens_cap,
-                latency_problems=ARENA_LATENCY_PROBLEMS,
-                task=task,
-                keep_answers=True,
-            )
-            answers.append(row["greedy_answers"])
-            rows.append(
-                {
-                    "model": name,
-                    "parameters": row["parameters"],
-                    "accuracy": row["accuracy"],
-                    "format": row["format_share"],
-                    "scratchpad": row["scratchpad_share"],
-                    "mean length": row["mean_length"],
-                    "tokens/s": row["tokens_per_s"],
-                    "latency ms": row["latency_ms"],
-                }
-            )
-        progress(1.0, desc="done")
-        table = pd.DataFrame(rows, columns=list(ARENA_FORMATS)).round(3)
-        yield arena_styled(table), arena_figure(table), wrong_table(chosen, answers)
-
-    wrong_columns = ["problem", "reference", *(f"{name} said" for name, _ in models), "wrong"]
-
-    def wrong_table(chosen: list[dict], answers: list[list[str]]) -> pd.DataFrame:
-        """One row for each problem that at least one model got wrong: what each said, and who was wrong."""
-        rows = []
-        for i, record in enumerate(chosen):
-            wrong = [name for (name, _), said in zip(models, answers) if not task.is_correct(said[i], record)]
-            if wrong:
-                said = [a[i][:MAX_SHOWN_ANSWER] for a in answers]
-                rows.append([record["prompt"], str(record["answer"]), *said, "both" if len(wrong) == len(models) else wrong[0]])
-        return pd.DataFrame(rows, columns=wrong_columns)
-
-    def problem_record(problem: str) -> dict | None:
-        """The Reward tab's problem as a record: typed with or without spaces or the task's last character."""
-        prompt = canonical_prompt(problem, task, records_by_prompt)
-        if prompt is None and not problem.endswith(task.prompt_end):
-            prompt = canonical_prompt(problem + task.prompt_end, task, records_by_prompt)
-        record = None if prompt is None else known_record(prompt, records_by_prompt, task)
-        if record is None and task.name == "sums":
-            record = {"answer": problem}  # for the sums, a bare reference answer will do
-        return record
-
-    def score(text: str, problem: str) -> Iterator[pd.DataFrame]:
-        try:
-            text, problem = text or "", (problem or "").strip()[:MAX_COMPLETION_CHARS]
-            if len(text) > MAX_COMPLETION_CHARS:
-                raise gr.Error(f"The completion is {len(text):,} characters long; the limit is {MAX_COMPLETION_CHARS:,}")
-            if not problem:
-                raise gr.Error(f"Give the problem too, for example {example}")
-            record = problem_record(problem)
-            if record is None:
-                raise gr.Error(f"{problem[:40]!r} is not a problem this task can judge; try one like {example}")
-        except gr.Error:
-            yield pd.DataFrame(columns=SCORE_COLUMNS)  # no stale table under the message
-            raise
-        yield pd.DataFrame(explain_rewards(text, record, task), columns=SCORE_COLUMNS)
-
-    # Laid out for a projector: at 1280x720 and 150% zoom (853x480 CSS pixels) the problem, both answers and
-    # both verdicts fit on one screen (tests/test_browser.py). So the title is one line, the explainer is a
-    # tab, and the examples and sampling settings come after the answers.
+    state = DemoState.build(
+        teacher,
+        student,
+        tokenizer,
+        student_tokenizer=student_tokenizer,
+        records=records,
+        task=task,
+        teacher_name=teacher_name,
+        student_name=student_name,
+        max_new_tokens_cap=max_new_tokens_cap,
+        max_prompt_chars=max_prompt_chars,
+    )
     with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
-        gr.Markdown(f"**{teacher_name} vs {student_name}**: {task.describe()}, answered by both models at once.")
-        with gr.Tab("Compare"):
-            with gr.Row(equal_height=True):
-                # No max_length: the browser would cut a pasted prompt without a word; the handler says what is wrong.
-                prompt = gr.Textbox(
-                    label=f"problem (up to {max_prompt_chars} characters; spaces are fine)",
-                    placeholder=example,
-                    scale=4,
-                    elem_id="prompt",
-                )
-                run_button = gr.Button("answer", variant="primary", scale=1, elem_id="answer")
-                random_button = gr.Button("random problem", scale=1)
-            columns = []
-            with gr.Row(equal_height=False):  # the two models side by side
-                for role, (name, model) in zip(("teacher", "student"), models):
-                    with gr.Column():
-                        gr.Markdown(model_card(name, model), elem_id=f"{role}-card")
-                        answer_box = gr.Textbox(
-                            label=f"{name} answers", show_label=False, lines=2, interactive=False, elem_id=f"{role}-answer"
-                        )  # the card above names it
-                        # The label is not shown; it names the output for gradio_client and the API page.
-                        columns.append((answer_box, gr.Markdown(label=f"{name} verdict", elem_id=f"{role}-stats")))
-            gr.Examples([[r["prompt"]] for r in records[:5]], inputs=[prompt], label="test problems")
-            with gr.Accordion("sampling: temperature, sample k, seed, max new tokens", open=False):
-                with gr.Row():
-                    temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.0, step=0.05, label="temperature (0 = greedy)")
-                    max_new_tokens = gr.Slider(
-                        1,
-                        max_new_tokens_cap,
-                        value=min(max(48, task.max_completion_length), max_new_tokens_cap),
-                        step=1,
-                        label="max new tokens",
-                    )
-                    k = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="sample k (answers per model; raise the temperature)")
-                    seed = gr.Number(value=0, precision=0, label="seed (sampling)")
-            (teacher_text, teacher_stats), (student_text, student_stats) = columns
-            gr.on(
-                [run_button.click, prompt.submit],
-                compare,
-                inputs=[prompt, temperature, max_new_tokens, k, seed],
-                outputs=[teacher_text, student_text, teacher_stats, student_stats],
-                api_name="compare",
-                concurrency_limit=batch_users,  # they wait on the batcher, which does the work
-            )
-            random_button.click(random_problem, inputs=None, outputs=prompt, api_name="random_problem")
-        with gr.Tab("Arena"):
-            with gr.Row():
-                problems = gr.Slider(
-                    # gradio refuses a slider from 1 to 1; the handler takes no more problems than there are
-                    1,
-                    max(2, min(MAX_ARENA_PROBLEMS, len(records))),
-                    value=min(50, len(records)),
-                    step=1,
-                    label="problems",
-                )
-                arena_seed = gr.Number(value=0, precision=0, label="seed (which problems)")
-                arena_button = gr.Button("run the arena", variant="primary")
-            arena_table = gr.Dataframe(label="greedy, batched, held-out problems", headers=list(ARENA_FORMATS), interactive=False)
-            arena_plot = gr.Plot(label="accuracy and speed")
-            wrong = gr.Dataframe(label=WRONG_LABEL, headers=wrong_columns, interactive=False, wrap=True)
-            # One Arena at a time: it is a batch job that would slow everyone's Compare down.
-            arena_button.click(
-                arena, [problems, arena_seed], [arena_table, arena_plot, wrong], api_name="arena", concurrency_limit=1
-            )
-        with gr.Tab("Reward"):
-            worked = task.reference_completion(records[0], scratchpad=bool(records[0].get("scratchpad")))
-            completion_box = gr.Textbox(label="completion", value=worked, lines=3)
-            problem_box = gr.Textbox(
-                label="problem" + (" (or the reference answer)" if task.name == "sums" else ""), value=example
-            )
-            score_button = gr.Button("score", variant="primary")
-            score_table = gr.Dataframe(label="rule rewards and why", headers=SCORE_COLUMNS, interactive=False, wrap=True)
-            score_button.click(score, [completion_box, problem_box], score_table, api_name="score")
+        gr.Markdown(f"**{teacher_name} vs {student_name}**: {state.task.describe()}, answered by both models at once.")
+        compare_tab(state, batch_users, stream_interval)
+        arena_tab(state)
+        reward_tab(state)
         with gr.Tab("What am I looking at?"):
-            gr.Markdown(about(task))
+            gr.Markdown(about(state.task))
     app.queue(default_concurrency_limit=1, max_size=256)
     app.labkit_css = PROJECTOR_CSS  # gradio 6 takes css at launch: `labkit.app.serve.launch` passes it
+    app.labkit_state = state
     return app
 
 
