@@ -85,7 +85,8 @@ def r1_findings(results: dict, profile) -> list[str]:
         )
         if "forced_think_accuracy" in base and "forced_think_accuracy" in grpo:
             before, after = base["forced_think_accuracy"], grpo["forced_think_accuracy"]
-            verdict = change(before, after, difference_band(before, after, n), MATTERS)
+            think_band = difference_band(before, after, n)
+            verdict = change(before, after, think_band, MATTERS)
             # Whether GRPO chose the scratchpad more often is its own reading (sampled share, else greedy), not assumed.
             key = "sampled_scratchpad_share" if "sampled_scratchpad_share" in base else "scratchpad_share"
             share_before, share_after = base[key], grpo[key]
@@ -103,7 +104,8 @@ def r1_findings(results: dict, profile) -> list[str]:
                 verdict, f"the band is wider than the {100 * MATTERS:.0f} points that matter: evaluate on more problems to tell"
             )
             lines.append(
-                f"  made to think, the teacher is right {before:.1%} before GRPO and {after:.1%} after: {verdict}; {chosen}, "
+                f"  made to think, the teacher is right {before:.1%} before GRPO and {after:.1%} after (band ±{100 * think_band:.1f} points): "
+                f"{verdict}; {chosen}, "
                 f"and {meaning}"
             )
     distilled, rl = results.get("eval_student_sequence_kd") or {}, results.get("eval_student_grpo") or {}
