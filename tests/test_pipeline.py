@@ -14,7 +14,7 @@ from labkit.run.pipeline import lab_stages, run_pipeline
 from labkit.run.profiles import PROFILES, Profile, get_profile
 from labkit.run.students import STUDENT_RECIPES
 from labkit.runtime import LabkitError
-from labkit.tasks import read_records
+from labkit.tasks import get_task, read_records
 from labkit.traces import TraceConfig
 
 TINY = Profile(
@@ -69,7 +69,7 @@ def test_run_writes_the_folder_and_reuses_finished_stages(tmp_path, capsys):
 
     second = run_pipeline(TINY, folder, seed=1)
     out = capsys.readouterr().out
-    assert out.count("reusing the finished stage") == len(lab_stages())
+    assert out.count("reusing the finished stage") == len(lab_stages(get_task()))
     assert " ...\n" not in out  # no stage ran again
     assert second["eval_teacher_base"] == first["eval_teacher_base"]
 
@@ -172,9 +172,11 @@ def test_cli_data_check_passes_on_the_shipped_files(capsys):
 def test_a_run_folder_belongs_to_one_task(tmp_path):
     from labkit.run.stages import Run
 
-    Run(tmp_path / "run", TINY, seed=0, task="countdown")
+    Run(tmp_path / "run", TINY, seed=0, task=get_task("countdown"))
     with pytest.raises(LabkitError, match="task 'countdown', not 'sums'"):
-        Run(tmp_path / "run", TINY, seed=0)
+        Run(tmp_path / "run", TINY, seed=0, task=get_task("sums"))
+    with pytest.raises(LabkitError, match="expected a labkit.tasks.Task"):  # resolved once, by run_pipeline: no names here
+        Run(tmp_path / "other", TINY, seed=0, task="sums")
 
 
 @pytest.mark.slow
@@ -295,7 +297,7 @@ def test_a_new_stage_is_one_entry_and_its_stale_outputs_are_cleared(tmp_path):
             Stage("alone", make("alone"), writes=("alone.txt",)),
         ]
 
-    run = Run(tmp_path / "run", TINY, seed=0)
+    run = Run(tmp_path / "run", TINY, seed=0, task=get_task())
     say = lambda *a: None  # noqa: E731
     run_stages(stages(False), run, "cpu", say=say)
     run_stages(stages(False), run, "cpu", say=say)

@@ -32,7 +32,7 @@ from ..models import build_model, count_parameters, load_model, save_model, size
 from ..pretrain import train_warmup
 from ..runtime import describe_device, peak_gpu_memory_mb, peak_memory_mb, pick_device
 from ..sampling import MAX_COMPLETION_LENGTH
-from ..tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, get_task, read_records, split_digest
+from ..tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, read_records, split_digest
 from ..traces import load_traces, save_traces, teacher_traces
 from .costs import training_flops
 from .profiles import Profile, get_profile, task_for_profile
@@ -41,9 +41,9 @@ from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student, student_methods
 
 
-def default_run_dir(profile_name: str, task: str | Task | None = None) -> Path:
-    """runs/PROFILE for the sums (the lab's first task), runs/TASK-PROFILE for any other."""
-    name = get_task(task).name
+def default_run_dir(profile_name: str, task: Task | None = None) -> Path:
+    """runs/PROFILE for the sums (the lab's first task, and None), runs/TASK-PROFILE for any other."""
+    name = DEFAULT_TASK if task is None else task.name
     return default_runs_dir() / (profile_name if name == DEFAULT_TASK else f"{name}-{profile_name}")
 
 
@@ -59,9 +59,8 @@ def default_runs_dir() -> Path:
 # --- The stages ------------------------------------------------------------------------------------
 
 
-def data_digests(task: str | Task | None = None) -> dict:
+def data_digests(task: Task) -> dict:
     """What the data stage depends on: the task and a fingerprint of every split."""
-    task = get_task(task)
     return {"task": task.name, **{split: split_digest(split, task) for split in SPLITS}}
 
 
@@ -253,10 +252,9 @@ def _warmup_stage_of(role: str) -> Stage:
     return Stage(f"warmup_{role}", warmup_stage(role), settings, needs=("data",), writes=(f"{role}_base",))
 
 
-def lab_stages(task: str | Task | None = None, students: tuple[str, ...] | None = None) -> list[Stage]:
+def lab_stages(task: Task, students: tuple[str, ...] | None = None) -> list[Stage]:
     """The stages of `labkit run` on `task`, in order; then two for each of `students` (methods of
     `STUDENT_RECIPES`, default: every one registered now), in that order."""
-    task = get_task(task)
     return [
         Stage("data", stage_data, lambda p: data_digests(task)),
         _warmup_stage_of("teacher"),
@@ -309,6 +307,7 @@ def run_pipeline(
     `until` stops after that stage (a notebook needs the teacher, not the students).
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    # The one place a run resolves its task (a name, module:Class or a Task): every stage below gets this object.
     task = task_for_profile(profile, task)  # the gpu profile runs Countdown with 4 numbers
     profile = profile_for_task(profile, task)
     stages = lab_stages(task, profile.students)

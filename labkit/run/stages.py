@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..runtime import LabkitError, set_seed
-from ..tasks import get_task, task_spec
+from ..tasks import Task, check_task, task_spec
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class Stage:
 class Run:
     """A run folder: config, metrics log, stage results and what the stages wrote."""
 
-    def __init__(self, out: str | Path, profile, seed: int = 0, task=None):
+    def __init__(self, out: str | Path, profile, seed: int, task: Task):
         self.dir = Path(out)
         self.profile = profile
         self.seed = seed
-        self.task = get_task(task)
+        self.task = check_task(task)  # resolved once, by `run_pipeline`
         config_path = self.dir / "config.json"
         if config_path.exists():
             made = json.loads(config_path.read_text())
