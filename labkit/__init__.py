@@ -51,6 +51,7 @@ tests/test_packaging.py holds every import to it.
     course/       what the notebooks and the course book add around the lesson
         widgets       the notebooks' live dashboards and group explorer
         exercises     checkers for the notebooks' exercises
+        exercise_cases  the cases each exercise is checked on, and the classic mistakes it recognises
         thinking      does thinking pay: scratchpad vs direct warm-ups along one budget
         links         the repository's address, once, and the notebooks' badges made from it
         book          the course book: the notebooks executed (cached) and rendered with Jupyter Book
