@@ -38,7 +38,8 @@ tests/test_packaging.py holds every import to it.
         report        the table `labkit run` ends with, and R1's findings read from it
         costs         FLOPs of a run; GRPO's and PPO's time and memory, each measured in its own process
     hub/          the lab on real chat models, on one machine or many
-        chat          hub chat models on GSM8K (TRL, LoRA, vLLM) and their offline stand-ins
+        chat          hub chat models on GSM8K (TRL, LoRA, vLLM), in one setting a machine
+        standins      the offline stand-ins: tiny chat models made here, in the hub's format
         scale         GRPO under `accelerate launch`: one process or many
     app/          the Gradio app that sets the teacher beside its student
         demo          the app's page: one builder a tab, the handlers bound to their state

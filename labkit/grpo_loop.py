@@ -176,6 +176,34 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, random_state: dict,
     os.replace(temporary, path)  # a crash mid-write never leaves a half checkpoint
 
 
+def _checked_arguments(records, config, task, reward_funcs, reward_weights, ref_model, eval_records, output_dir, resume):
+    """`train_grpo`'s arguments checked before anything runs: (task, reward functions, weights, checkpoint path),
+    or one `LabkitError` line that says how to fix them."""
+    task = task_of(records, task)
+    if reward_funcs is None:
+        reward_funcs = task.reward_funcs()
+    weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
+    if len(weights) != len(reward_funcs):
+        raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
+    if config.beta > 0 and ref_model is None:
+        raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
+    if config.eval_steps and not eval_records:
+        raise LabkitError("eval_steps > 0 needs eval_records (held-out problems)")
+    checkpoint = Path(output_dir) / CHECKPOINT if output_dir is not None else None
+    if resume and checkpoint is None:
+        raise LabkitError("resume=True needs output_dir, the folder holding the checkpoint")
+    return task, list(reward_funcs), weights, checkpoint
+
+
+def _held_out_metrics(model, tokenizer, eval_records, config: GRPOLoopConfig, task: Task) -> dict:
+    """Greedy accuracy, scratchpad share and length on the held-out records, as `eval/...`; the global RNG is
+    put back afterwards (evaluation reseeds it, and training must not notice)."""
+    rng = torch.get_rng_state()
+    held_out = evaluate(model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_completion_length, task=task)
+    torch.set_rng_state(rng)
+    return {f"eval/{key}": held_out[key] for key in ("accuracy", "scratchpad_share", "mean_length")}
+
+
 def train_grpo(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -204,21 +232,10 @@ def train_grpo(
     With `output_dir`, a checkpoint is written there every `save_steps` steps,
     at the end, and on `KeyboardInterrupt`; `resume=True` continues from it.
     """
-    task = task_of(records, task)
-    if reward_funcs is None:
-        reward_funcs = task.reward_funcs()
-    weights = list(reward_weights) if reward_weights is not None else [1.0] * len(reward_funcs)
-    if len(weights) != len(reward_funcs):
-        raise LabkitError(f"{len(reward_funcs)} reward functions but {len(weights)} reward weights; give one weight each")
+    task, reward_funcs, weights, checkpoint = _checked_arguments(
+        records, config, task, reward_funcs, reward_weights, ref_model, eval_records, output_dir, resume
+    )
     names = reward_names(reward_funcs)
-    if config.beta > 0 and ref_model is None:
-        raise LabkitError("beta > 0 needs a reference model: pass ref_model (a frozen copy of the starting model)")
-    if config.eval_steps and not eval_records:
-        raise LabkitError("eval_steps > 0 needs eval_records (held-out problems)")
-    checkpoint = Path(output_dir) / CHECKPOINT if output_dir is not None else None
-    if resume and checkpoint is None:
-        raise LabkitError("resume=True needs output_dir, the folder holding the checkpoint")
-
     set_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
@@ -252,12 +269,7 @@ def train_grpo(
                 history.append(metrics)
                 step_start = random_states(generator, reward_funcs)
             if config.eval_steps and (step + 1) % config.eval_steps == 0:
-                rng = torch.get_rng_state()  # evaluation reseeds the global RNG; training must not notice
-                held_out = evaluate(
-                    model, tokenizer, eval_records, k=0, forced=False, max_new_tokens=config.max_completion_length, task=task
-                )
-                torch.set_rng_state(rng)
-                metrics.update({f"eval/{key}": held_out[key] for key in ("accuracy", "scratchpad_share", "mean_length")})
+                metrics.update(_held_out_metrics(model, tokenizer, eval_records, config, task))
             bar.set_postfix(reward=f"{metrics['reward']:.2f}", length=f"{metrics['completions/mean_length']:.1f}")
             if callback is not None:
                 callback(metrics)

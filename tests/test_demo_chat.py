@@ -1,6 +1,6 @@
 """The app on notebook 06's pair: two chat models with their own tokenizers, judged by GSM8K's rules.
 
-Offline: hub-format chat models made here (`hub.chat.make_chat_model`), the two tokenizers learned from
+Offline: hub-format chat models made here (`hub.standins.make_chat_model`), the two tokenizers learned from
 different text so that the same problem is different token ids for each, and the GSM8K-format sample.
 The handlers are called directly (no server): the served app is `tests/test_demo.py`'s subject.
 """
@@ -11,7 +11,7 @@ import pytest
 
 from labkit.app.demo import build_app
 from labkit.app.explain import about
-from labkit.hub.chat import make_chat_model
+from labkit.hub.standins import make_chat_model
 from labkit.models import load_model
 from labkit.runtime import LabkitError
 from labkit.sampling import generate_completions

@@ -17,10 +17,10 @@ from labkit.hub.chat import (
     grpo_config,
     gsm8k_grpo_trainer,
     keep_traces,
-    make_chat_model,
     precision,
     prepare_models,
 )
+from labkit.hub.standins import make_chat_model
 from labkit.models import count_parameters, load_model
 from labkit.runtime import LabkitError
 from labkit.tasks import GSM8K

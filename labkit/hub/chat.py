@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase
 
 from ..grpo_loop import GRPOLoopConfig
 from ..runtime import LabkitError, peak_gpu_memory_mb, peak_memory_mb
 from ..tasks.gsm8k import GSM8K, SYSTEM_PROMPT, chat_prompt, gsm8k_correctness_reward, gsm8k_format_reward, load_gsm8k
+from .standins import CHAT_ARCHITECTURES, CHAT_SIZES, make_chat_model, model_type
 
 
 def clipped_ratio(lengths: list[int], max_completion_length: int) -> float:
@@ -113,22 +114,6 @@ HUB_SETTINGS: dict[str, HubSetting] = {
 }
 
 
-# The offline stand-ins, shaped as the real pair: the teacher a Qwen2 (Qwen2.5's architecture: biases on the
-# query, key and value projections, fewer key-value heads than query heads), the student a Llama (SmolLM2's),
-# about 5% of the teacher's parameters.
-CHAT_ARCHITECTURES = {"chat-teacher": "qwen2", "chat-student": "llama"}
-CHAT_SIZES = {
-    "chat-teacher": dict(
-        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384
-    ),
-    "chat-student": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96),
-}
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
 def get_hub_setting(name: str | None = None) -> HubSetting:
     """A setting by name; `LABKIT_HUB` chooses when no name is given (notebook 06 uses it)."""
     name = name or os.environ.get("LABKIT_HUB", "offline")
@@ -138,65 +123,6 @@ def get_hub_setting(name: str | None = None) -> HubSetting:
 
 
 # --- Models ---------------------------------------------------------------------------------------------
-
-
-def chat_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
-    """A small BPE tokenizer learned from `corpus`, digits one by one, with ChatML's special tokens and template.
-
-    Any text still encodes (byte-level fallback); the corpus only decides which words get one token,
-    which keeps the offline models' sequences short.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
-    core.decoder = decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=768, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    core.train_from_iterator(corpus, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>"],
-        padding_side="left",
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
-
-
-def make_chat_model(size: str, folder: str | Path, corpus: list[str], seed: int = 0) -> Path:
-    """Build a tiny chat model of `size` (CHAT_SIZES, in its CHAT_ARCHITECTURES), its tokenizer learned from
-    `corpus`, saved as a hub model folder."""
-    if size not in CHAT_SIZES:
-        raise LabkitError(f"unknown chat model size {size!r}; choose one of {', '.join(CHAT_SIZES)}")
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from ..models import llama_config, new_model, save_model
-    from ..runtime import set_seed
-
-    tokenizer = chat_tokenizer(corpus)
-    config = llama_config(tokenizer, CHAT_SIZES[size], max_position_embeddings=1024)
-    if CHAT_ARCHITECTURES[size] == "llama":
-        return save_model(new_model(config, tokenizer, seed), tokenizer, folder)
-    fields = ("vocab_size", "max_position_embeddings", "tie_word_embeddings", "pad_token_id", "eos_token_id", "bos_token_id")
-    qwen2 = Qwen2Config(**{name: getattr(config, name) for name in fields}, **CHAT_SIZES[size])
-    set_seed(seed)
-    model = Qwen2ForCausalLM(qwen2)
-    model.generation_config.pad_token_id, model.generation_config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
-    return save_model(model, tokenizer, folder)
-
-
-def _model_type(path: Path) -> str | None:
-    """The `model_type` a saved model folder's config.json names (None: no saved model there)."""
-    import json
-
-    config = path / "config.json"
-    return json.loads(config.read_text()).get("model_type") if config.exists() else None
 
 
 def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
@@ -223,7 +149,7 @@ def prepare_models(setting: HubSetting, folder: str | Path) -> tuple[str, str]:
     names = []
     for size in (setting.teacher, setting.student):
         path = Path(folder) / size
-        if _model_type(path) != CHAT_ARCHITECTURES[size]:  # not made yet, or made before the stand-ins changed shape
+        if model_type(path) != CHAT_ARCHITECTURES[size]:  # not made yet, or made before the stand-ins changed shape
             make_chat_model(size, path, corpus)
             model, tokenizer = load_model(path)
             budget = DistillConfig(max_steps=setting.instruct_sft_steps, batch_size=32, learning_rate=3e-3)
