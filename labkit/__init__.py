@@ -41,6 +41,8 @@ tests/test_packaging.py holds every import to it.
         chat          hub chat models on GSM8K (TRL, LoRA, vLLM), in one setting a machine
         standins      the offline stand-ins: tiny chat models made here, in the hub's format
         scale         GRPO under `accelerate launch`: one process or many
+    edge/         the student off PyTorch: ONNX, ONNX Runtime
+        export        a saved model as ONNX (int8 too), and greedy answers from ONNX Runtime
     app/          the Gradio app that sets the teacher beside its student
         demo          the app's page: one builder a tab, the handlers bound to their state
         handlers      what the app does: its state, and Compare, Arena and Reward as plain functions

@@ -8,6 +8,7 @@
     labkit demo [--run runs/NAME | --teacher M --student M [--task gsm8k] [--data D]] [--host 127.0.0.1] [--port N]
                 [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
+    labkit export MODEL --to DIR [--int8] [--check N] [--task NAME]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -78,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
         "links", help="point every notebook's Binder/Colab badge and install cell at pyproject's Repository"
     )
     links.add_argument("--check", action="store_true", help="only list the links that disagree; exit 1 if any")
+
+    export = commands.add_parser("export", help="write a saved model as ONNX, with its tokenizer, for ONNX Runtime")
+    export.add_argument("model", help="a saved model folder (runs/default/student_sequence_kd) or a labkit model name")
+    export.add_argument("--to", required=True, help="the folder to write (model.onnx, tokenizer and configs)")
+    export.add_argument("--int8", action="store_true", help="also model.int8.onnx, ONNX Runtime's dynamic int8 copy")
+    export.add_argument(
+        "--check", type=int, default=100, metavar="N", help="compare greedy answers with PyTorch's on N test problems (0: skip)"
+    )
+    export.add_argument("--task", default=None, help="the task whose test problems --check uses (default: sums)")
     return parser
 
 
@@ -211,11 +221,32 @@ def _links(args: argparse.Namespace) -> None:
     print(f"labkit links: every notebook points at {owner}/{name}" + (" (rewritten)" if problems else ""))
 
 
+def _export(args: argparse.Namespace) -> None:
+    from .edge.export import agreement, export_onnx
+    from .models import load_model
+    from .tasks import get_task, read_records
+
+    model, tokenizer = load_model(args.model)
+    out = export_onnx(model, args.to, tokenizer=tokenizer, int8=args.int8)
+    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:,.0f} KB" for p in sorted(out.glob("*.onnx")))
+    print(f"labkit export: {args.model} -> {out} ({sizes})")
+    if args.check > 0:
+        task = get_task(args.task)
+        prompts = [r["prompt"] for r in read_records("test", task)[: args.check]]
+        for int8 in (False, True) if args.int8 else (False,):
+            found = agreement(out, model, tokenizer, prompts, task.max_completion_length, int8=int8)
+            print(
+                f"labkit export: {'int8' if int8 else 'fp32'} ONNX Runtime's greedy answers equal PyTorch's on "
+                f"{found['same']} of {found['problems']} {task.name} test problems"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo, "links": _links}[args.command](args)
+        commands = {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo, "links": _links, "export": _export}
+        commands[args.command](args)
     except LabkitError as error:
         print(f"labkit: error: {error}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ LAYERS = [
     ["evaluate.py", "pretrain.py", "traces.py", "distill.py", "grpo_loop.py", "ppo.py"],
     ["trainers/"],
     ["run/"],
-    ["hub/"],
+    ["hub/", "edge/"],
     ["app/", "course/"],
     ["cli.py", "__init__.py"],
 ]

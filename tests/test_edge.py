@@ -1,0 +1,52 @@
+"""The student at the edge: exported to ONNX, ONNX Runtime's greedy answers are PyTorch's (labkit.edge)."""
+
+import json
+
+import pytest
+
+from labkit.cli import main
+from labkit.edge.export import INT8_FILE, MODEL_FILE, OnnxGreedy, agreement, export_onnx
+from labkit.models import build_model, load_model
+from labkit.runtime import LabkitError
+from labkit.tasks import read_records
+
+
+@pytest.fixture(scope="module")
+def trained_student(quick_run):
+    """The quick run's distilled student (a trained model: its logits are not the near-ties of a fresh one)."""
+    result, out = quick_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out / "student_sequence_kd"
+
+
+def test_onnx_runtimes_greedy_answers_are_pytorchs_on_the_test_split(trained_student, tmp_path):
+    out = export_onnx(trained_student, tmp_path / "onnx", int8=True)
+    assert {MODEL_FILE, INT8_FILE, "tokenizer.json", "config.json", "generation_config.json"} <= {p.name for p in out.iterdir()}
+    model, tokenizer = load_model(trained_student)
+    prompts = [r["prompt"] for r in read_records("test")[:200]]
+    fp32 = agreement(out, model, tokenizer, prompts, 64)
+    assert fp32["same"] == fp32["problems"] == 200, [(a, b) for a, b in zip(fp32["onnx_texts"], fp32["torch_texts"]) if a != b][
+        :3
+    ]
+    int8 = agreement(out, model, tokenizer, prompts, 64, int8=True)  # may differ where two logits were close
+    assert 0 <= int8["same"] <= 200 and int8["timing"]["tokens"] > 0
+    assert (out / INT8_FILE).stat().st_size < 0.6 * (out / MODEL_FILE).stat().st_size
+
+
+def test_labkit_export_writes_the_folder_and_reports_the_agreement(trained_student, tmp_path, capsys):
+    assert main(["export", str(trained_student), "--to", str(tmp_path / "e"), "--check", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"labkit export: {trained_student} -> ") and "model.onnx" in lines[0]
+    assert lines[1] == "labkit export: fp32 ONNX Runtime's greedy answers equal PyTorch's on 20 of 20 sums test problems"
+    assert json.loads((tmp_path / "e" / "config.json").read_text())["model_type"] == "llama"
+
+
+def test_a_model_object_exports_with_its_tokenizer_and_mistakes_are_one_line(tmp_path, capsys):
+    model, tokenizer = build_model("student-tiny")
+    with pytest.raises(LabkitError, match="needs its tokenizer"):
+        export_onnx(model, tmp_path / "a")
+    export_onnx(model, tmp_path / "a", tokenizer=tokenizer)
+    with pytest.raises(LabkitError, match="no model.int8.onnx in .*--int8"):
+        OnnxGreedy(tmp_path / "a", int8=True)
+    assert main(["export", str(tmp_path / "not-a-model"), "--to", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err.startswith("labkit: error: ")
