@@ -19,7 +19,6 @@ and replaces only the rows it measured, saying which rows were re-measured when.
 import argparse
 import datetime
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+
+from labkit.runtime import describe_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,19 +58,6 @@ class PeakMemory:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gb = psutil.virtual_memory().total / 2**30
-    return f"{model}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
 def main() -> None:
@@ -111,13 +99,13 @@ def main() -> None:
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     if args.update:
-        update_table(Path(args.out), rows, f"{datetime.date.today()} at commit `{commit or 'unknown'}`, on {machine()}")
+        update_table(Path(args.out), rows, f"{datetime.date.today()} at commit `{commit or 'unknown'}`, on {describe_machine()}")
         return
     lines = [
         "# How long the lab takes",
         "",
         f"Measured by `benchmarks/notebook_times.py --profile {args.profile}` on {datetime.date.today()} at commit "
-        f"`{commit or 'unknown'}`, on one machine: {machine()}.",
+        f"`{commit or 'unknown'}`, on one machine: {describe_machine()}.",
         "Each notebook ran top to bottom after `labkit run` and the notebooks before it, as a learner would run them;",
         "peak memory is the largest resident set of its process. Another machine, or this one while busy, gives other",
         "times: treat them as the order of magnitude a learner should plan for, not a promise.",

@@ -62,6 +62,24 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
+def describe_machine() -> str:
+    """The machine a figure was measured on, in one line: CPU model, cores, memory, Python, OS."""
+    import platform
+
+    import psutil
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo").read().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = psutil.virtual_memory().total / 2**30
+    return f"{model}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
 def peak_gpu_memory_mb() -> float | None:
     """Peak GPU memory PyTorch allocated in this process, in MB; None without CUDA."""
     if not torch.cuda.is_available():

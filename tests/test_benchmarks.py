@@ -102,3 +102,18 @@ def test_distill_vs_rl_benchmark_names_every_arm_and_prints_the_headline_last(qu
     # Every model is also judged on the harder variants it never trained on, by the same rule.
     assert any(line.startswith("3-digit numbers, never trained on (8 problems)") for line in lines)
     assert 0 <= saved["rows"]["clean base, GRPO"]["0"]["out_of_distribution"]["4 numbers"]["forced_think_accuracy"] <= 1
+
+
+def test_edge_benchmark_sets_four_runtimes_side_by_side_and_prints_the_headline_last(quick_runs):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "edge.py"), "--run", str(quick_runs / "quick-seed0"), "--problems", "6"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    for model in ("teacher", "student"):
+        for runtime in ("PyTorch fp32", "PyTorch int8", "ONNX Runtime fp32", "ONNX Runtime int8"):
+            assert any(line.split()[:1] == [model] and runtime in line for line in lines), (model, runtime)
+    fp32_onnx = next(line for line in lines if line.startswith("student") and "ONNX Runtime fp32" in line)
+    assert "100%" in fp32_onnx.split()[6:8]  # the same answers as PyTorch's, to the token
+    assert lines[-1].startswith("student on ONNX Runtime int8: ") and "x the student's latency" in lines[-1]
