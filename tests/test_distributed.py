@@ -20,9 +20,7 @@ import torch
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
 
-from labkit.models import build_model, load_model, save_model
-from labkit.pretrain import WarmupConfig, train_warmup
-from labkit.tasks import read_records
+from labkit.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "accelerate"
@@ -98,16 +96,12 @@ def run_worker(launcher: list[str], base: Path, out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """A briefly warmed-up teacher (~1M parameters): its completions mostly stop at EOS, so sampling is quick."""
-    model, tokenizer = build_model("teacher", seed=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train_warmup(model, tokenizer, read_records("train"), WarmupConfig(max_steps=60, batch_size=64), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return save_model(model, tokenizer, tmp_path_factory.mktemp("distributed") / "teacher_base")
+def base(quick_run) -> Path:
+    """The session's quick run's warmed-up teacher (~1M parameters): its completions mostly stop at EOS, so
+    sampling is quick. Read only: both runs load it and write elsewhere."""
+    result, out = quick_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out / "teacher_base"
 
 
 def test_two_processes_match_one(base, tmp_path):

@@ -2,6 +2,7 @@
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -19,22 +20,56 @@ def test_notebooks_are_stored_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before committing"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_the_quick_profile(path, tmp_path, monkeypatch, quick_run):
-    monkeypatch.setenv("LABKIT_PROFILE", "quick")
-    monkeypatch.setenv("LABKIT_DEVICE", "cpu")
-    # Notebooks share one run folder per profile, as a learner's would: the one `labkit run` made (conftest).
-    monkeypatch.setenv("LABKIT_RUNS", str(quick_run[1].parent))
+# The lab's tiny models keep about one core busy each (most of a step is Python), so two kernels of one thread
+# each finish the ten notebooks in far less time than one after another: CI's machine has two cores.
+KERNELS = int(os.environ.get("LABKIT_TEST_KERNELS", "2"))
+# Longest first (docs/timings.md's quick-profile order of magnitude), so neither kernel is left with a long one at the end.
+LONGEST_FIRST = ["06", "01", "07", "02", "03", "04", "02b", "03b", "00", "05"]
+
+
+def _execute(path: Path) -> tuple[nbformat.NotebookNode, str | None]:
+    """`path` executed top to bottom in a kernel of its own; (the executed notebook, the error or None)."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    # Keep the executed copy for a person to look at, and for test_site to build the course book from.
-    out_dir = Path(os.environ.get("LABKIT_EXECUTED_DIR", tmp_path))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, out_dir / path.name)
+    try:
+        client.execute()
+    except Exception as error:  # noqa: BLE001 - reported by the notebook's own test, with the cell that failed
+        return notebook, f"{type(error).__name__}: {error}"
+    return notebook, None
+
+
+@pytest.fixture(scope="session")
+def executed(request, quick_run, executed_notebooks):
+    """Every notebook this session selected, executed in the quick profile, `KERNELS` at a time.
+
+    The kernels share one run folder, as a learner's notebooks do: the one `labkit run` made (conftest's
+    `quick_run`), which they read and add their own subfolders to. Each kept copy goes to
+    `executed_notebooks` for a person to look at, and for test_site to build the course book from."""
+    wanted = {item.callspec.params["path"] for item in request.session.items if "executed" in getattr(item, "fixturenames", ())}
+    order = sorted(
+        wanted, key=lambda p: LONGEST_FIRST.index(p.stem.split("_")[0]) if p.stem.split("_")[0] in LONGEST_FIRST else 0
+    )
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:  # the kernels inherit this process's environment when they start
+        patch.setenv("LABKIT_PROFILE", "quick")
+        patch.setenv("LABKIT_DEVICE", "cpu")
+        patch.setenv("LABKIT_RUNS", str(quick_run[1].parent))
+        if KERNELS > 1:
+            patch.setenv("OMP_NUM_THREADS", "1")
+        with ThreadPoolExecutor(max_workers=KERNELS) as pool:
+            for path, outcome in zip(order, pool.map(_execute, order)):
+                results[path] = outcome
+    for path, (notebook, _) in results.items():
+        nbformat.write(notebook, executed_notebooks / path.name)
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_in_the_quick_profile(path, executed):
+    notebook, failure = executed[path]
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    assert failure is None and not errors, failure or "\n".join(f"{e.ename}: {e.evalue}" for e in errors)
 
 
 # A figure in Markdown is read on every machine but was measured on one: run figures are printed by

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 from functools import partial
+from typing import Any
 
 # Offline by default: no usage statistics sent from a learner's or instructor's machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -53,7 +54,6 @@ import torch  # noqa: E402
 from transformers import PreTrainedTokenizerBase  # noqa: E402
 
 from ..models import count_parameters  # noqa: E402
-from ..tasks import Task  # noqa: E402
 from .explain import about  # noqa: E402
 from .handlers import (  # noqa: E402
     ARENA_FORMATS,
@@ -179,18 +179,14 @@ def build_app(
     student: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     *,
-    student_tokenizer: PreTrainedTokenizerBase | None = None,
-    records: list[dict] | None = None,
-    task: str | Task | None = None,
-    teacher_name: str = "teacher",
-    student_name: str = "student",
-    max_new_tokens_cap: int | None = None,
-    max_prompt_chars: int | None = None,
     batch_users: int = 64,
     stream_interval: float = 0.2,
+    **settings: Any,
 ) -> gr.Blocks:
     """The three-tab app over two causal LMs: they share `tokenizer`, or the student has its own
-    (`student_tokenizer`: a hub chat model of another family, notebook 06's pair).
+    (`student_tokenizer`: a hub chat model of another family, notebook 06's pair). `settings` are
+    `DemoState.build`'s: `student_tokenizer`, `records`, `task`, `teacher_name`, `student_name`,
+    `max_new_tokens_cap`, `max_prompt_chars`.
 
     `records` (a task's records, default its test split) are the known problems:
     the examples, the random problems and the Arena's draws; answers are judged
@@ -212,18 +208,8 @@ def build_app(
     while one batched token for 30 users costs little more than for one.
     `benchmarks/demo_load.py` measures it. The app's `labkit_state` is the `DemoState` its handlers read.
     """
-    state = DemoState.build(
-        teacher,
-        student,
-        tokenizer,
-        student_tokenizer=student_tokenizer,
-        records=records,
-        task=task,
-        teacher_name=teacher_name,
-        student_name=student_name,
-        max_new_tokens_cap=max_new_tokens_cap,
-        max_prompt_chars=max_prompt_chars,
-    )
+    state = DemoState.build(teacher, student, tokenizer, **settings)
+    teacher_name, student_name = (name for name, _ in state.models)
     with gr.Blocks(title="labkit: teacher vs student", analytics_enabled=False) as app:
         gr.Markdown(f"**{teacher_name} vs {student_name}**: {state.task.describe()}, answered by both models at once.")
         compare_tab(state, batch_users, stream_interval)

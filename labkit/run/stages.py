@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +45,14 @@ class Stage:
     depends_on: Callable[[object], dict] = lambda profile: {}
     needs: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader never sees half of it: a notebook and `labkit run` (or two
+    notebooks) may open the same run folder at once. Written beside it, then renamed over it (atomic)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 class Run:
@@ -69,7 +79,7 @@ class Run:
                 )
         (self.dir / "stages").mkdir(parents=True, exist_ok=True)
         config = {"task": self.task.name, "task_spec": task_spec(self.task), "profile": dataclasses.asdict(profile), "seed": seed}
-        config_path.write_text(json.dumps(config, indent=2))
+        _write_whole(config_path, json.dumps(config, indent=2))
 
     def stage_path(self, stage: str) -> Path:
         return self.dir / "stages" / f"{stage}.json"
@@ -89,7 +99,7 @@ class Run:
             f.write(json.dumps({"stage": stage, "time": round(time.time(), 3), **metrics}) + "\n")
 
     def finish(self, stage: str, result: dict) -> dict:
-        self.stage_path(stage).write_text(json.dumps(result, indent=2))
+        _write_whole(self.stage_path(stage), json.dumps(result, indent=2))
         return result
 
     def forget(self, stage: Stage) -> None:
