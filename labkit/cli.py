@@ -8,7 +8,7 @@
     labkit demo [--run runs/NAME | --teacher M --student M [--task gsm8k] [--data D]] [--host 127.0.0.1] [--port N]
                 [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
-    labkit export MODEL --to DIR [--int8] [--check N] [--task NAME]
+    labkit export MODEL --to DIR [--int8] [--check N] [--task NAME] [--web]
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         "--check", type=int, default=100, metavar="N", help="compare greedy answers with PyTorch's on N test problems (0: skip)"
     )
     export.add_argument("--task", default=None, help="the task whose test problems --check uses (default: sums)")
+    export.add_argument(
+        "--web", action="store_true", help="also a web page that answers in the browser, no server (needs `npm ci`)"
+    )
     return parser
 
 
@@ -230,6 +233,11 @@ def _export(args: argparse.Namespace) -> None:
     out = export_onnx(model, args.to, tokenizer=tokenizer, int8=args.int8)
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:,.0f} KB" for p in sorted(out.glob("*.onnx")))
     print(f"labkit export: {args.model} -> {out} ({sizes})")
+    if args.web:
+        from .edge.web import write_page
+
+        write_page(out, task=args.task)
+        print(f"labkit export: the web page is in {out}; serve it with `python -m http.server -d {out}` and open it")
     if args.check > 0:
         task = get_task(args.task)
         prompts = [r["prompt"] for r in read_records("test", task)[: args.check]]

@@ -50,3 +50,62 @@ def test_a_model_object_exports_with_its_tokenizer_and_mistakes_are_one_line(tmp
         OnnxGreedy(tmp_path / "a", int8=True)
     assert main(["export", str(tmp_path / "not-a-model"), "--to", str(tmp_path / "b")]) == 2
     assert capsys.readouterr().err.startswith("labkit: error: ")
+
+
+def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_student, tmp_path):
+    """`labkit export --web`: served by a plain static file server on loopback, the page's greedy answers to three
+    test problems are the Python model's, to the character."""
+    import contextlib
+    import functools
+    import http.server
+    import os
+    import threading
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from labkit.app.screenshot import find_chromium, headless_chromium
+    from labkit.edge.web import ORT_FILES, ort_web_dist
+
+    required = os.environ.get("LABKIT_REQUIRE_BROWSER")
+    if find_chromium() is None and not required:
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    try:
+        ort_web_dist()
+    except LabkitError:
+        if required:
+            raise
+        pytest.skip("ONNX Runtime Web not installed (npm ci)")
+    folder = tmp_path / "page"
+    assert main(["export", str(trained_student), "--to", str(folder), "--web", "--check", "0"]) == 0
+    assert {"index.html", "page.js", "page.json", *ORT_FILES} <= {p.name for p in folder.iterdir()}
+    model, tokenizer = load_model(trained_student)
+    prompts = [r["prompt"] for r in read_records("test")[3:6]]
+    expected = agreement(folder, model, tokenizer, prompts, 64)["torch_texts"]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # a line a file on the test's output otherwise
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
+        driver = stack.enter_context(headless_chromium())
+        driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true"
+        shown = []
+        for prompt in prompts:
+            box = driver.find_element(By.ID, "prompt")
+            box.clear()
+            box.send_keys(prompt)
+            driver.find_element(By.ID, "answer").click()
+            output = driver.find_element(By.ID, "output")
+            WebDriverWait(driver, 60).until(
+                lambda d, o=output, p=prompt: o.get_attribute("data-state") == "done" and o.get_attribute("data-prompt") == p
+            )
+            shown.append(output.text)
+        assert "tokens/s" in driver.find_element(By.ID, "stats").text
+    assert shown == expected

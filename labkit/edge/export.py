@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..models import load_model
+from ..models import count_parameters, load_model
 from ..runtime import LabkitError
 
 OPSET = 17
 MODEL_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
+EXPORT_FILE = "export.json"  # what was exported: its source and parameters (the file stores a tied matrix twice)
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -78,6 +79,8 @@ def export_onnx(model: str | Path | torch.nn.Module, out: str | Path, *, tokeniz
             opset_version=OPSET,
             dynamo=False,
         )
+    source = getattr(model, "name_or_path", "") or "a model object"
+    (out / EXPORT_FILE).write_text(json.dumps({"source": str(source), "parameters": count_parameters(model), "opset": OPSET}))
     tokenizer.save_pretrained(out)
     model.config.save_pretrained(out)
     model.generation_config.save_pretrained(out)
