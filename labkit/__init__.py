@@ -43,6 +43,8 @@ tests/test_packaging.py holds every import to it.
         scale         GRPO under `accelerate launch`: one process or many
     edge/         the student off PyTorch: ONNX, ONNX Runtime
         export        a saved model as ONNX (int8 too), and greedy answers from ONNX Runtime
+        measure       one model on PyTorch and ONNX Runtime, fp32 and int8, side by side
+        web           the exported student as a web page: ONNX Runtime Web, no server
     app/          the Gradio app that sets the teacher beside its student
         demo          the app's page: one builder a tab, the handlers bound to their state
         handlers      what the app does: its state, and Compare, Arena and Reward as plain functions

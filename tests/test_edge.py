@@ -56,16 +56,13 @@ def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_
     """`labkit export --web`: served by a plain static file server on loopback, the page's greedy answers to three
     test problems are the Python model's, to the character."""
     import contextlib
-    import functools
-    import http.server
     import os
-    import threading
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     from labkit.app.screenshot import find_chromium, headless_chromium
-    from labkit.edge.web import ORT_FILES, ort_web_dist
+    from labkit.edge.web import ORT_FILES, ort_web_dist, serve_page
 
     required = os.environ.get("LABKIT_REQUIRE_BROWSER")
     if find_chromium() is None and not required:
@@ -83,17 +80,12 @@ def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_
     prompts = [r["prompt"] for r in read_records("test")[3:6]]
     expected = agreement(folder, model, tokenizer, prompts, 64)["torch_texts"]
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # a line a file on the test's output otherwise
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, url = serve_page(folder)
     with contextlib.ExitStack() as stack:
         stack.callback(server.server_close)
         stack.callback(server.shutdown)
         driver = stack.enter_context(headless_chromium())
-        driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+        driver.get(url)
         WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
         assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true"
         shown = []

@@ -57,7 +57,7 @@ def export_onnx(model: str | Path | torch.nn.Module, out: str | Path, *, tokeniz
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
-        raise LabkitError('exporting needs onnx and onnxruntime: pip install "labkit[edge]"') from None
+        raise LabkitError("exporting needs onnx and onnxruntime: pip install onnx onnxruntime") from None
     if isinstance(model, torch.nn.Module):
         if tokenizer is None:
             raise LabkitError("export_onnx(model, ...) with a model object needs its tokenizer=")
@@ -105,7 +105,7 @@ class OnnxGreedy:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise LabkitError('running an exported model needs onnxruntime: pip install "labkit[edge]"') from None
+            raise LabkitError("running an exported model needs onnxruntime: pip install onnx onnxruntime") from None
         from transformers import AutoTokenizer
 
         folder = Path(folder)

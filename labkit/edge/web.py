@@ -80,3 +80,23 @@ def write_page(exported: str | Path, ort_dist: str | Path | None = None, *, task
     }
     (exported / "page.json").write_text(json.dumps(settings, indent=1))
     return exported
+
+
+def serve_page(folder: str | Path, host: str = "127.0.0.1", port: int = 0):
+    """Serve `folder` as static files on a background thread: (the server, the page's address). A plain file
+    server is all the page needs; `server.shutdown()` stops it. On a JupyterHub (Binder) the address is the
+    one jupyter-server-proxy gives the port. `host="0.0.0.0"` offers it to the room's Wi-Fi (docs/teaching.md)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # one line a file otherwise, into the notebook or the terminal
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, port), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bound = server.server_address[1]
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    url = f"{prefix.rstrip('/')}/proxy/{bound}/index.html" if prefix else f"http://127.0.0.1:{bound}/index.html"
+    return server, url
