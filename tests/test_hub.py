@@ -111,7 +111,7 @@ def test_sequence_kd_into_the_student_moves_it(chat_models):
 
 
 def test_settings_name_their_machine_and_unknown_ones_fail_in_one_line(monkeypatch):
-    assert set(HUB_SETTINGS) == {"offline", "real", "t4"}
+    assert set(HUB_SETTINGS) == {"offline", "quick", "real", "t4"}
     assert HUB_SETTINGS["real"].teacher == "Qwen/Qwen2.5-0.5B-Instruct" and HUB_SETTINGS["t4"].lora
     assert all(setting.expects for setting in HUB_SETTINGS.values())
     monkeypatch.setenv("LABKIT_HUB", "offline")

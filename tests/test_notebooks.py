@@ -53,6 +53,7 @@ def executed(request, quick_run, executed_notebooks):
     with pytest.MonkeyPatch.context() as patch:  # the kernels inherit this process's environment when they start
         patch.setenv("LABKIT_PROFILE", "quick")
         patch.setenv("LABKIT_DEVICE", "cpu")
+        patch.setenv("LABKIT_HUB", "quick")  # notebook 06: the offline setting's code path on a smaller budget
         patch.setenv("LABKIT_RUNS", str(quick_run[1].parent))
         if KERNELS > 1:
             patch.setenv("OMP_NUM_THREADS", "1")

@@ -2,10 +2,11 @@
 
 One setting names everything that differs between a laptop and a GPU:
 
-    offline   CPU, about two minutes, no network: tiny chat models made here and saved in
+    offline   CPU, a few minutes, no network: tiny chat models made here and saved in
               the hub's format (read back with `from_pretrained`, a chat template), given a
               short SFT on data/gsm8k_sample as their "instruct" training. Their numbers
-              mean nothing; the code path is the real one, and CI runs it.
+              mean nothing; the code path is the real one.
+    quick     the offline setting on a smaller budget: the same code path in about a minute (CI runs it)
     real      one GPU with 40 GB or more (an A100 or H100): Qwen2.5-0.5B-Instruct on GSM8K,
               distilled into SmolLM2-135M-Instruct. Downloads about 1.3 GB the first time.
     t4        a free Colab T4 (16 GB): the same models, GRPO through a LoRA adapter (peft)
@@ -83,7 +84,7 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         teacher="chat-teacher",
         student="chat-student",
         data="sample",
-        expects="a CPU, about two minutes; tiny models made here, so the numbers mean nothing",
+        expects="a CPU, a few minutes, most of them making the two tiny models (once); the numbers mean nothing",
         grpo=GRPOLoopConfig(max_steps=4, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
         train_problems=32,
         eval_problems=32,
@@ -93,6 +94,24 @@ HUB_SETTINGS: dict[str, HubSetting] = {
         sft_batch_size=8,
         sft_learning_rate=1e-3,
         instruct_sft_steps=200,
+    ),
+    # The offline setting with a fifth of the stand-ins' instruct training and fewer problems: the same code path
+    # in about a minute, which the notebooks' test runs (the offline one spends most of its time making the models).
+    "quick": HubSetting(
+        name="quick",
+        teacher="chat-teacher",
+        student="chat-student",
+        data="sample",
+        expects="a CPU, about a minute: the offline setting's code path on a smaller budget, so the numbers mean nothing",
+        grpo=GRPOLoopConfig(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
+        train_problems=16,
+        eval_problems=16,
+        use_vllm=False,
+        trace_samples=4,
+        sft_steps=10,
+        sft_batch_size=8,
+        sft_learning_rate=1e-3,
+        instruct_sft_steps=40,
     ),
     "real": HubSetting(
         name="real",
