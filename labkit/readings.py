@@ -84,9 +84,13 @@ def change(before: float, after: float, band: float, resolution: float | None = 
 
 
 def _tolerance(word: str, band: float, resolution: float) -> str:
+    """The band behind a verdict, in the words that fit it: a tie names what a tie is, a win or loss the band it
+    cleared, "cannot tell" why the band cannot answer."""
     if word == CANNOT_TELL:
         return f"the band ±{100 * band:.1f} points is wider than the {100 * resolution:.0f}-point gap that matters, so this budget cannot tell"
-    return f"a tie is a gap within ±{100 * band:.1f} points"
+    if word == "tied with":
+        return f"a tie is a gap within ±{100 * band:.1f} points"
+    return f"the gap is beyond the band ±{100 * band:.1f} points"
 
 
 def versus(name_a: str, a: float, name_b: str, b: float, problems: int, z: float = 2.0, resolution: float = MATTERS) -> str:
