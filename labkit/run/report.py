@@ -79,7 +79,7 @@ def r1_findings(results: dict, profile) -> list[str]:
         band = difference_band(base["accuracy"], grpo["accuracy"], n)
         lines.append(
             f"R1-Zero on the teacher (GRPO, rule rewards only): greedy accuracy {base['accuracy']:.1%} -> {grpo['accuracy']:.1%} "
-            f"({change(base['accuracy'], grpo['accuracy'], band, MATTERS)}), length {base['mean_length']:.1f} -> {grpo['mean_length']:.1f} tokens, "
+            f"({change(base['accuracy'], grpo['accuracy'], band, MATTERS)}), greedy length {base['mean_length']:.1f} -> {grpo['mean_length']:.1f} tokens, "
             f"scratchpad {base['scratchpad_share']:.0%} -> {grpo['scratchpad_share']:.0%} greedy "
             f"({base.get('sampled_scratchpad_share', float('nan')):.0%} -> {grpo.get('sampled_scratchpad_share', float('nan')):.0%} sampled)"
         )
