@@ -6,7 +6,7 @@ Reads `teacher_grpo/` and `student_sequence_kd/` from a finished `labkit run` fo
 runtimes side by side in this one process (`labkit.edge.measure.runtimes_side_by_side`): size on disk, load
 time, accuracy, how often the answer is the fp32 PyTorch model's, latency per answer and tokens/s, one problem
 at a time and greedy, as a device answers one user. `--threads` pins both runtimes (a phone's app gets a core
-or two). The headline, the student on ONNX Runtime int8 against the teacher on PyTorch, is the last line.
+or two). The headline, the student on ONNX Runtime (fp32, and its int8 copy) against the teacher on PyTorch, is the last line.
 """
 
 import argparse
@@ -45,9 +45,11 @@ for row in rows:
         f"{row['same as fp32']:>14.0%}{row['latency ms']:>12.1f}{row['tokens/s']:>10,.0f}"
     )
 pick = {(r["model"], r["runtime"]): r for r in rows}
-student, teacher = pick[("student", "ONNX Runtime int8")], pick[("teacher", "PyTorch fp32")]
+student, small, teacher = (
+    pick[k] for k in (("student", "ONNX Runtime fp32"), ("student", "ONNX Runtime int8"), ("teacher", "PyTorch fp32"))
+)
 print(
-    f"student on ONNX Runtime int8: {student['KB']:,.0f} KB, {student['latency ms']:.1f} ms an answer, {student['accuracy']:.1%}; "
-    f"teacher on PyTorch fp32: {teacher['KB']:,.0f} KB, {teacher['latency ms']:.1f} ms, {teacher['accuracy']:.1%} "
-    f"({teacher['latency ms'] / student['latency ms']:.1f}x the student's latency)"
+    f"student on ONNX Runtime fp32: {student['KB']:,.0f} KB, {student['latency ms']:.1f} ms an answer, {student['accuracy']:.1%} "
+    f"(int8: {small['KB']:,.0f} KB, {small['latency ms']:.1f} ms, {small['accuracy']:.1%}); teacher on PyTorch fp32: "
+    f"{teacher['KB']:,.0f} KB, {teacher['latency ms']:.1f} ms, {teacher['accuracy']:.1%} ({teacher['latency ms'] / student['latency ms']:.1f}x the student's latency)"
 )

@@ -116,4 +116,8 @@ def test_edge_benchmark_sets_four_runtimes_side_by_side_and_prints_the_headline_
             assert any(line.split()[:1] == [model] and runtime in line for line in lines), (model, runtime)
     fp32_onnx = next(line for line in lines if line.startswith("student") and "ONNX Runtime fp32" in line)
     assert "100%" in fp32_onnx.split()[6:8]  # the same answers as PyTorch's, to the token
-    assert lines[-1].startswith("student on ONNX Runtime int8: ") and "x the student's latency" in lines[-1]
+    assert (
+        lines[-1].startswith("student on ONNX Runtime fp32: ")
+        and "(int8: " in lines[-1]
+        and "x the student's latency" in lines[-1]
+    )
