@@ -78,39 +78,36 @@ class HubSetting:
 HUB_GRPO = GRPOLoopConfig(max_steps=100, prompts_per_step=8, num_generations=8, max_completion_length=512, learning_rate=1e-6)
 LORA_LEARNING_RATE = 1e-5  # an adapter starts at zero and has few weights: it needs a larger step than full fine-tuning
 
+OFFLINE = HubSetting(
+    name="offline",
+    teacher="chat-teacher",
+    student="chat-student",
+    data="sample",
+    expects="a CPU, a few minutes, most of them making the two tiny models (once); the numbers mean nothing",
+    grpo=GRPOLoopConfig(max_steps=4, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
+    train_problems=32,
+    eval_problems=32,
+    use_vllm=False,
+    trace_samples=8,
+    sft_steps=20,
+    sft_batch_size=8,
+    sft_learning_rate=1e-3,
+    instruct_sft_steps=200,
+)
+
 HUB_SETTINGS: dict[str, HubSetting] = {
-    "offline": HubSetting(
-        name="offline",
-        teacher="chat-teacher",
-        student="chat-student",
-        data="sample",
-        expects="a CPU, a few minutes, most of them making the two tiny models (once); the numbers mean nothing",
-        grpo=GRPOLoopConfig(max_steps=4, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
-        train_problems=32,
-        eval_problems=32,
-        use_vllm=False,
-        trace_samples=8,
-        sft_steps=20,
-        sft_batch_size=8,
-        sft_learning_rate=1e-3,
-        instruct_sft_steps=200,
-    ),
+    "offline": OFFLINE,
     # The offline setting with a fifth of the stand-ins' instruct training and fewer problems: the same code path
     # in about a minute, which the notebooks' test runs (the offline one spends most of its time making the models).
-    "quick": HubSetting(
+    "quick": dataclasses.replace(
+        OFFLINE,
         name="quick",
-        teacher="chat-teacher",
-        student="chat-student",
-        data="sample",
         expects="a CPU, about a minute: the offline setting's code path on a smaller budget, so the numbers mean nothing",
-        grpo=GRPOLoopConfig(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=80, learning_rate=1e-4),
+        grpo=dataclasses.replace(OFFLINE.grpo, max_steps=2),
         train_problems=16,
         eval_problems=16,
-        use_vllm=False,
         trace_samples=4,
         sft_steps=10,
-        sft_batch_size=8,
-        sft_learning_rate=1e-3,
         instruct_sft_steps=40,
     ),
     "real": HubSetting(
