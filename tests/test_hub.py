@@ -116,7 +116,7 @@ def test_settings_name_their_machine_and_unknown_ones_fail_in_one_line(monkeypat
     assert all(setting.expects for setting in HUB_SETTINGS.values())
     monkeypatch.setenv("LABKIT_HUB", "offline")
     assert get_hub_setting().name == "offline"
-    with pytest.raises(LabkitError, match="choose one of offline, real, t4"):
+    with pytest.raises(LabkitError, match="choose one of offline, quick, real, t4"):
         get_hub_setting("cloud")
 
 
