@@ -60,6 +60,7 @@ def executed(request, quick_run, executed_notebooks):
         with ThreadPoolExecutor(max_workers=KERNELS) as pool:
             for path, outcome in zip(order, pool.map(_execute, order)):
                 results[path] = outcome
+    executed_notebooks.mkdir(parents=True, exist_ok=True)  # $LABKIT_EXECUTED_DIR may name a folder not made yet
     for path, (notebook, _) in results.items():
         nbformat.write(notebook, executed_notebooks / path.name)
     return results
