@@ -101,3 +101,27 @@ def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_
             shown.append(output.text)
         assert "tokens/s" in driver.find_element(By.ID, "stats").text
     assert shown == expected
+
+
+@pytest.mark.parametrize("size", ["chat-teacher", "chat-student"])
+def test_a_hub_chat_model_exports_the_same_way_and_its_logits_match(size, tmp_path):
+    """Notebook 06's pair (offline stand-ins shaped as Qwen2.5 and SmolLM2, with their own tokenizers and chat
+    templates) exports with the same call; ONNX Runtime's logits equal PyTorch's on a chat-templated prompt."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from labkit.hub.standins import make_chat_model
+    from labkit.tasks import GSM8K
+
+    corpus = ["Ava has 3 apples and buys 5 more. How many apples does she have?", "3+5 = 8", "#### 8"] * 4
+    model, tokenizer = load_model(make_chat_model(size, tmp_path / size, corpus))
+    out = export_onnx(model, tmp_path / "onnx", tokenizer=tokenizer)
+    text = GSM8K().model_text("Ava has 3 apples and buys 5 more. How many apples does she have?", tokenizer)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="np")["input_ids"].astype(np.int64)
+    session = ort.InferenceSession(str(out / MODEL_FILE), providers=["CPUExecutionProvider"])
+    onnx_logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+    with torch.no_grad():
+        torch_logits = model(input_ids=torch.from_numpy(ids)).logits.numpy()
+    assert onnx_logits.shape == torch_logits.shape
+    assert np.allclose(onnx_logits, torch_logits, atol=1e-4), np.abs(onnx_logits - torch_logits).max()  # float32 rounding
