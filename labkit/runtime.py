@@ -80,6 +80,13 @@ def describe_machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
+def jupyter_proxy_path(port: int) -> str | None:
+    """Where a browser reaches `port` through jupyter-server-proxy on a JupyterHub such as Binder
+    (`{JUPYTERHUB_SERVICE_PREFIX}proxy/PORT`), or None when not on one."""
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    return f"{prefix.rstrip('/')}/proxy/{port}" if prefix else None
+
+
 def peak_gpu_memory_mb() -> float | None:
     """Peak GPU memory PyTorch allocated in this process, in MB; None without CUDA."""
     if not torch.cuda.is_available():

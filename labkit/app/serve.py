@@ -20,7 +20,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..models import load_model
-from ..runtime import LabkitError, pick_device
+from ..runtime import LabkitError, jupyter_proxy_path, pick_device
 from ..tasks import Task, get_task
 
 if TYPE_CHECKING:  # only named in a signature; the app itself comes from labkit.app.demo
@@ -52,13 +52,6 @@ def check_port(port: int | None, host: str = "127.0.0.1") -> None:
             if error.errno == errno.EACCES:
                 raise LabkitError(f"port {port} needs administrator rights (ports below 1024 usually do); {fix}") from None
             raise LabkitError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port") from None
-
-
-def jupyter_proxy_path(port: int) -> str | None:
-    """Where a browser reaches `port` through jupyter-server-proxy on a JupyterHub such as Binder
-    (`{JUPYTERHUB_SERVICE_PREFIX}proxy/PORT`), or None when not on one."""
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-    return f"{prefix.rstrip('/')}/proxy/{port}" if prefix else None
 
 
 def free_port(start: int = 7860) -> int:

@@ -22,7 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..runtime import LabkitError
+from ..runtime import LabkitError, jupyter_proxy_path
 
 PAGE = Path(__file__).with_name("page")
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
@@ -97,6 +97,4 @@ def serve_page(folder: str | Path, host: str = "127.0.0.1", port: int = 0):
     server = http.server.ThreadingHTTPServer((host, port), functools.partial(Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     bound = server.server_address[1]
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-    url = f"{prefix.rstrip('/')}/proxy/{bound}/index.html" if prefix else f"http://127.0.0.1:{bound}/index.html"
-    return server, url
+    return server, f"{jupyter_proxy_path(bound) or f'http://127.0.0.1:{bound}'}/index.html"
