@@ -37,6 +37,8 @@ tests/test_packaging.py holds every import to it.
         pipeline      the lab's stages, behind `labkit run`
         report        the table `labkit run` ends with, and R1's findings read from it
         costs         FLOPs of a run; GRPO's and PPO's time and memory, each measured in its own process
+        track         a run logged to trackio with TRL's metric names (`--report-to trackio`)
+        room          a room's runs in one tracker project, read as one experiment over seeds
     hub/          the lab on real chat models, on one machine or many
         chat          hub chat models on GSM8K (TRL, LoRA, vLLM), in one setting a machine
         standins      the offline stand-ins: tiny chat models made here, in the hub's format
@@ -53,6 +55,7 @@ tests/test_packaging.py holds every import to it.
         serve         where and what the app serves: ports, Jupyter's proxy, a finished run's models
         explain       rule rewards in words
         screenshot    a picture of the app, in headless Chromium
+        classboard    a class's trackio server with the room's board (`labkit class serve`)
     course/       what the notebooks and the course book add around the lesson
         widgets       the notebooks' live dashboards and group explorer
         exercises     checkers for the notebooks' exercises

@@ -1,7 +1,7 @@
 """The `labkit` command.
 
     labkit run  [--task sums|countdown|countdown4|multiply] [--profile quick|default|gpu] [--out runs/NAME] [--seed N] [--force]
-                [--teacher NAME] [--student NAME]
+                [--teacher NAME] [--student NAME] [--report-to none|trackio [--project P] [--run-name N] [--trackio-server-url URL]]
     labkit eval MODEL [--task NAME] [--data D] [--problems N] [--k K]
     labkit data [--task NAME|all] [--out data] [--check]
     labkit info
@@ -9,6 +9,8 @@
                 [--share] [--root-path PATH] [--screenshot PNG]
     labkit links [--check]
     labkit export MODEL --to DIR [--int8] [--check N] [--task NAME] [--web]
+    labkit class serve [--project P] [--host 127.0.0.1] [--port N]      (a room's trackio server and its board)
+    labkit class board [--project P]                                    (the board's tables, printed once)
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -36,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="discard finished stages in the folder and start over")
     run.add_argument("--teacher", default=None, help="teacher model name (default: the profile's)")
     run.add_argument("--student", default=None, help="student model name (default: the profile's)")
+    run.add_argument("--report-to", default="none", help="none | trackio: also log every stage and the table (TRL's name)")
+    run.add_argument("--project", default="labkit", help="the tracker's project (TRL's name; a class's: its join line's)")
+    run.add_argument("--run-name", default=None, help="this run's name in the tracker (default: USER-seedN)")
+    run.add_argument(
+        "--trackio-server-url", default=None, help="a class's trackio server, with its write_token (default: $TRACKIO_SERVER_URL)"
+    )
 
     evaluation = commands.add_parser("eval", help="evaluate a model (name, folder or hub id) on the test split")
     evaluation.add_argument("model")
@@ -129,7 +137,14 @@ def _run(args: argparse.Namespace) -> None:
     if args.teacher or args.student:
         profile = dataclasses.replace(profile, teacher=args.teacher or profile.teacher, student=args.student or profile.student)
         check_sizes(profile.teacher, profile.student)
-    run_pipeline(profile, args.out, seed=args.seed, force=args.force, device=args.device, task=args.task)
+    tracking = None
+    if args.report_to == "none" and (args.run_name or args.trackio_server_url or args.project != "labkit"):
+        raise LabkitError("--project, --run-name and --trackio-server-url go with --report-to trackio")
+    if args.report_to != "none":
+        from .run.track import TrackerSettings
+
+        tracking = TrackerSettings(args.report_to, args.project, args.run_name, args.trackio_server_url)
+    run_pipeline(profile, args.out, seed=args.seed, force=args.force, device=args.device, task=args.task, tracking=tracking)
 
 
 def _eval(args: argparse.Namespace) -> None:

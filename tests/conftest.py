@@ -7,6 +7,7 @@ fast instead of hanging.
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,6 +15,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("LABKIT_DEVICE", "cpu")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# trackio reads its folder once, on import: every test's tracker projects go to this session's, never the user's.
+os.environ["TRACKIO_DIR"] = tempfile.mkdtemp(prefix="labkit-trackio-")
 
 import pytest  # noqa: E402
 

@@ -36,9 +36,10 @@ from ..tasks import DEFAULT_TASK, SPLITS, Task, data_dir_of, read_records, split
 from ..traces import load_traces, save_traces, teacher_traces
 from .costs import training_flops
 from .profiles import Profile, get_profile, task_for_profile
-from .report import summary_table
+from .report import summary_table, table_rows
 from .stages import Run, Stage, clear_run, last_stage, run_stages
 from .students import STUDENT_RECIPES, StudentInputs, make_student, student_methods
+from .track import Tracker, TrackerSettings
 
 
 def default_run_dir(profile_name: str, task: Task | None = None) -> Path:
@@ -301,10 +302,12 @@ def run_pipeline(
     verbose: bool = True,
     until: str | None = None,
     task: str | Task | None = None,
+    tracking: TrackerSettings | None = None,
 ) -> dict:
     """Run every stage not finished yet on `task` (default: the sums); returns {stage: result} plus timing.
 
-    `until` stops after that stage (a notebook needs the teacher, not the students).
+    `until` stops after that stage (a notebook needs the teacher, not the students). `tracking` with
+    report_to="trackio" also logs every stage, and the table, to a trackio project (`run.track`).
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     # The one place a run resolves its task (a name, module:Class or a Task): every stage below gets this object.
@@ -315,12 +318,23 @@ def run_pipeline(
     out = Path(out) if out else default_run_dir(profile.name, task)
     if force and out.exists():
         clear_run(lab_stages(task), out)  # every student, also those this profile does not make
-    run = Run(out, profile, seed, task)
+    tracker = None
+    if tracking is not None and tracking.report_to != "none":
+        tracker = Tracker(tracking, seed, {"task": task.name, "profile": profile.name})
+    run = Run(out, profile, seed, task, tracker)
     chosen = pick_device(device)
     say = print if verbose else (lambda *a, **k: None)
     say(f"labkit run: task {task.name}, profile {profile.name}, seed {seed}, device {describe_device(chosen)}, folder {out}")
     start = time.perf_counter()
-    results: dict = run_stages(stages, run, chosen, until=until, say=say)
+    try:
+        results: dict = run_stages(stages, run, chosen, until=until, say=say)
+    except BaseException:
+        if tracker is not None:
+            tracker.end(None, profile.eval_problems)  # the board shows the run stopped, not still running
+        raise
+    if tracker is not None:
+        tracker.end(table_rows(results, profile), profile.eval_problems)
+        say(f"  logged to trackio: project {tracking.project}, run {tracker.name}")
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
     results["peak_memory_mb"] = round(peak_memory_mb(), 1)
     gpu_peak = peak_gpu_memory_mb()

@@ -17,6 +17,16 @@ def summary_rows(students: tuple[str, ...] | None = None) -> list[tuple[str, str
     ]
 
 
+def table_rows(results: dict, profile) -> dict[str, dict]:
+    """{row label: its evaluation} for every row the run made and evaluated (skipped students left out)."""
+    rows = {}
+    for label, train_stage, eval_stage in summary_rows(profile.students):
+        trained, evaluated = results.get(train_stage), results.get(eval_stage)
+        if trained and not trained.get("skipped") and evaluated:
+            rows[label] = evaluated
+    return rows
+
+
 def summary_table(results: dict, profile) -> str:
     """One row per evaluated model (each row is `evaluate.model_row`'s measurements).
 

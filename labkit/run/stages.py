@@ -58,8 +58,9 @@ def _write_whole(path: Path, text: str) -> None:
 class Run:
     """A run folder: config, metrics log, stage results and what the stages wrote."""
 
-    def __init__(self, out: str | Path, profile, seed: int, task: Task):
+    def __init__(self, out: str | Path, profile, seed: int, task: Task, tracker=None):
         self.dir = Path(out)
+        self.tracker = tracker  # a `run.track.Tracker` also gets every log line, or None: the folder only
         self.profile = profile
         self.seed = seed
         self.task = check_task(task)  # resolved once, by `run_pipeline`
@@ -97,6 +98,8 @@ class Run:
     def log(self, stage: str, metrics: dict) -> None:
         with (self.dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"stage": stage, "time": round(time.time(), 3), **metrics}) + "\n")
+        if self.tracker is not None:
+            self.tracker.log(stage, metrics)
 
     def finish(self, stage: str, result: dict) -> dict:
         _write_whole(self.stage_path(stage), json.dumps(result, indent=2))

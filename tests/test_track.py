@@ -1,0 +1,188 @@
+"""Runs tracked where TRL users track theirs, and a room's runs on one board (`run.track`, `run.room`, `app.classboard`).
+
+Every tracker project here lives in the session's own $TRACKIO_DIR (conftest), each test with a project of its own.
+"""
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from dataclasses import replace
+
+import pytest
+from test_pipeline import TINY
+
+from labkit.cli import main
+from labkit.run.pipeline import run_pipeline
+from labkit.run.room import read_room, room_rows
+from labkit.run.track import TrackerSettings, trl_names
+from labkit.runtime import LabkitError
+
+trackio = pytest.importorskip("trackio")
+from trackio.sqlite_storage import SQLiteStorage  # noqa: E402
+
+
+def test_a_labkit_log_is_renamed_as_transformers_renames_trls():
+    named, step = trl_names(
+        {"step": 3, "reward": 0.5, "completions/mean_length": 7.0, "eval/accuracy": 0.25, "sample": "text", "kl": float("nan")}
+    )
+    assert step == 3
+    assert named == {"train/global_step": 3, "train/reward": 0.5, "train/completions/mean_length": 7.0, "eval/accuracy": 0.25}
+
+
+@pytest.mark.parametrize(
+    "settings, says",
+    [
+        (dict(report_to="wandb"), "choose one of none, trackio"),
+        (dict(report_to="trackio", project="<b>room</b>"), "project='<b>room</b>': use 1-64 letters"),
+        (dict(report_to="trackio", run_name="a/b"), "run_name='a/b'"),
+        (dict(report_to="trackio", server_url="127.0.0.1:7860"), "paste the join line's http://... address whole"),
+    ],
+)
+def test_settings_that_cannot_work_fail_in_one_line(settings, says):
+    with pytest.raises(LabkitError, match=re.escape(says)):
+        TrackerSettings(**settings)
+
+
+def test_the_cli_refuses_tracker_flags_without_report_to(capsys):
+    assert main(["run", "--profile", "quick", "--run-name", "ada"]) == 2
+    assert "go with --report-to trackio" in capsys.readouterr().err
+
+
+def test_without_report_to_trackio_is_never_imported_and_nothing_reaches_the_network(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "trackio", None)  # any import of trackio now raises
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: pytest.fail("the default run touched the network"))
+    before = sorted(os.listdir(os.environ["TRACKIO_DIR"]))
+    run_pipeline(TINY, tmp_path / "run", until="warmup_teacher", verbose=False)
+    assert sorted(os.listdir(os.environ["TRACKIO_DIR"])) == before
+
+
+@pytest.mark.slow
+def test_a_run_logs_every_stage_under_trls_names_and_its_table_and_grpotrainer_sits_beside_it(tmp_path):
+    from labkit.models import build_model
+    from labkit.tasks import get_task, read_records
+    from labkit.trainers.grpo import grpo_trainer
+
+    profile = replace(TINY, students=("grpo",))
+    results = run_pipeline(profile, tmp_path / "run", seed=1, verbose=False, tracking=TrackerSettings("trackio", "side", "ada"))
+    runs = SQLiteStorage.get_runs("side")
+    stages_run = [name.removeprefix("ada/") for name in runs if name.startswith("ada/")]
+    assert {"warmup_teacher", "grpo_teacher", "student_grpo"} <= set(stages_run)
+    own = SQLiteStorage.get_logs("side", "ada")[-1]
+    assert own["labkit/finished"] == 1
+    assert own["table/teacher after GRPO/accuracy"] == results["eval_teacher_grpo"]["accuracy"]
+    assert own["table/student: GRPO only/accuracy"] == results["eval_student_grpo"]["accuracy"]
+
+    # TRL's GRPOTrainer with report_to="trackio", in the same project: the metrics both log have the same names.
+    model, tokenizer = build_model("student", seed=0)
+    grpo_trainer(
+        model, tokenizer, read_records("train", get_task("sums"))[:8], config=profile.grpo,
+        report_to=["trackio"], project="side", run_name="trl-grpo", max_steps=2,
+    ).train()  # fmt: skip
+    labkit_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("side", "ada/grpo_teacher")))
+    trl_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("side", "trl-grpo")))
+    shared = {
+        "train/reward", "train/reward_std", "train/loss", "train/completions/mean_length", "train/global_step",
+        "train/rewards/correctness_reward/mean", "train/frac_reward_zero_std", "train/learning_rate", "train/num_tokens",
+    }  # fmt: skip
+    assert shared <= labkit_keys & trl_keys, sorted(shared - (labkit_keys & trl_keys))
+    learners, others = read_room("side")
+    assert [learner.name for learner in learners] == ["ada"] and others == 1  # TRL's run is counted, not read as a learner
+
+
+LOG_RUNS = """
+import sys
+from labkit.run.track import Tracker, TrackerSettings
+url, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for seed in range(first, first + count):
+    tracker = Tracker(TrackerSettings("trackio", "room", f"learner-{seed:02d}", url), seed, {"profile": "tiny"})
+    tracker.log("grpo_teacher", {"step": 1, "reward": 0.5, "loss": 0.1})
+    rows = {
+        "teacher after GRPO": {"accuracy": (seed % 10) / 10, "mean_length": 9.0},
+        "student: sequence KD": {"accuracy": 0.5 + (seed % 5) / 20, "mean_length": 8.0},
+        "student: GRPO only": {"accuracy": 0.3 + (seed % 3) / 20, "mean_length": 4.0},
+    }
+    tracker.end(rows, 20) if seed != first else tracker.log("student_sequence_kd", {"step": 2, "loss": 0.3})
+"""
+
+HOSTILE = """
+import sys, trackio
+name = "<img src=x onerror=alert(1)>"
+trackio.init(project="room", name=name, group=name, server_url=sys.argv[1], embed=False, auto_log_cpu=False)
+trackio.log({"table/teacher after GRPO/accuracy": "DROP TABLE runs", "labkit/finished": 1})
+trackio.finish()
+"""
+
+
+@pytest.mark.slow
+def test_a_room_of_30_runs_from_two_processes_and_a_hostile_one_reaches_the_board_whole(tmp_path):
+    from labkit.app.classboard import MAX_REQUEST_BYTES, serve_class
+
+    server = serve_class("room")
+    try:
+        env = {**os.environ, "TRACKIO_DIR": str(tmp_path / "client")}  # a learner's machine: its own folder
+
+        def start(code, *args):
+            return subprocess.Popen(
+                [sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+
+        # 32 learners in two processes at once: 30 finish, one in each process stops half-way (no table).
+        learners = [start(LOG_RUNS, server.join_url, "0", "16"), start(LOG_RUNS, server.join_url, "16", "16")]
+        hostile = start(HOSTILE, server.join_url)
+        for process in [*learners, hostile]:
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err[-2000:]
+        # A runaway log: refused on its declared length, before trackio (or the server) reads a byte of it.
+        host, port = server.join_url.split("//")[1].split("/")[0].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.putrequest("POST", "/api/bulk_log")
+        connection.putheader("x-trackio-write-token", server.join_url.split("write_token=")[1])
+        connection.putheader("content-length", str(MAX_REQUEST_BYTES + 1))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+        connection.close()
+        # Looking needs no token.
+        board = json.loads(urllib.request.urlopen(server.board_url.replace("/room?", "/room.json?"), timeout=30).read())
+        page = urllib.request.urlopen(server.board_url, timeout=30).read().decode()
+    finally:
+        server.close()
+
+    by_name = {learner["name"]: learner for learner in board["learners"]}
+    finished = {name: learner for name, learner in by_name.items() if learner["status"] == "finished"}
+    assert len(finished) == 30
+    for seed in [s for s in range(32) if s not in (0, 16)]:  # every finished run's own table, whole, on the board
+        assert finished[f"learner-{seed:02d}"]["table"] == {
+            "teacher after GRPO": (seed % 10) / 10,
+            "student: sequence KD": 0.5 + (seed % 5) / 20,
+            "student: GRPO only": 0.3 + (seed % 3) / 20,
+        }
+    assert by_name["learner-00"]["status"] == by_name["learner-16"]["status"] == "running"  # no table yet, heard just now
+    assert by_name["learner-00"]["stage"] == "student_sequence_kd"
+    hostile_row = by_name["<img src=x onerror=alert(1)>"]
+    assert hostile_row["status"] == "refused" and "not a number" in hostile_row["why"]
+    rows = {row["row"]: row for row in board["rows"]}
+    assert rows["student: sequence KD"]["runs"] == 30
+    assert "over 30 and 30 seeds" in board["readings"][0]  # distillation vs the GRPO-only student, over the room
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_run_that_stopped_without_a_word_is_read_as_stopped_after_the_quiet_spell(tmp_path):
+    tracking = TrackerSettings("trackio", "quiet", "bo")
+    code = textwrap.dedent(
+        """
+        from labkit.run.track import Tracker, TrackerSettings
+        Tracker(TrackerSettings("trackio", "quiet", "bo"), 0, {}).log("grpo_teacher", {"step": 4, "reward": 0.2})
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+    (learner,), _ = read_room(tracking.project)
+    assert learner.status == "running" and learner.stage == "grpo_teacher" and learner.step == 4
+    (learner,), _ = read_room(tracking.project, stale_after=0.0)
+    assert learner.status == "stopped"
+    assert room_rows([learner]) == {}
