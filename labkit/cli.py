@@ -10,7 +10,7 @@
     labkit links [--check]
     labkit export MODEL --to DIR [--int8] [--check N] [--task NAME] [--web]
     labkit class serve [--project P] [--host 127.0.0.1] [--port N]      (a room's trackio server and its board)
-    labkit class board [--project P]                                    (the board's tables, printed once)
+    labkit class board [--project P] [--screenshot PNG]                 (the board's tables, printed once)
 
 Mistakes the user can fix (an unknown profile, a folder that is not a model)
 print one line starting with `labkit: error:` and exit with status 2.
@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--web", action="store_true", help="also a web page that answers in the browser, no server (needs `npm ci`)"
     )
+    room = commands.add_parser("class", help="run a room as one experiment: a trackio server and the room's board")
+    room.add_argument("action", choices=("serve", "board"), help="serve: the server and board; board: print the board once")
+    room.add_argument("--project", default="labkit-room", help="the tracker project the room logs to")
+    room.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the room's network)")
+    room.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    room.add_argument("--screenshot", default=None, help="with board: the board's page in headless Chromium, saved as this PNG")
     return parser
 
 
@@ -264,11 +270,77 @@ def _export(args: argparse.Namespace) -> None:
             )
 
 
+def _class(args: argparse.Namespace) -> None:
+    if args.action == "board" and args.screenshot:
+        from .app.classboard import serve_class
+        from .app.screenshot import headless_chromium
+
+        server = serve_class(args.project)  # on loopback, for this picture only
+        try:
+            with headless_chromium(width=1000, height=1500) as driver:
+                driver.get(server.board_url)
+                driver.save_screenshot(args.screenshot)
+        finally:
+            server.close()
+        print(f"labkit class: the board of {args.project} saved to {args.screenshot}")
+        return
+    if args.action == "board":
+        from .run.room import read_room, room_readings, room_summary
+
+        learners, others = read_room(args.project)
+        if not learners:
+            raise LabkitError(f"no labkit runs in the tracker project {args.project!r} (runs log there with --report-to trackio)")
+        counts = {s: sum(learner.status == s for learner in learners) for s in ("finished", "running", "stopped", "refused")}
+        print(f"labkit class board: project {args.project}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        print(f"{'row':<24}{'runs':>6}{'mean':>8}{'sd':>7}{'range':>16}")
+        for row, n, mean, sd, low, high in room_summary(learners):
+            print(f"{row:<24}{n:>6}{mean:>8.1%}{100 * sd:>7.1f}{f'{low:.0%} to {high:.0%}':>16}")
+        for line in room_readings(learners):
+            print(line)
+        for learner in learners:
+            if learner.status != "finished":
+                print(
+                    f"  {learner.name}: {learner.status} (last stage {learner.stage}){': ' + learner.why if learner.why else ''}"
+                )
+        return
+    import time
+
+    from .app.classboard import serve_class
+    from .app.serve import check_port
+
+    check_port(args.port, args.host)
+    server = serve_class(args.project, args.host, args.port)
+    print(f"labkit class: project {args.project}, stored in trackio's folder ($TRACKIO_DIR, else ~/.cache/huggingface/trackio)")
+    print(f"  the board (looking needs no token):   {server.board_url}")
+    print(f"  trackio's dashboard:                  {server.dashboard_url}")
+    print("  the join line, for the room only (it carries the write token):")
+    print(f"    {server.join_line()}")
+    if args.host == "127.0.0.1":
+        print("  (served on this machine only; --host 0.0.0.0 serves the room's network)")
+    print("Ctrl-C stops the server; the runs stay stored.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("labkit class: stopped; the runs stay in trackio's folder")
+    finally:
+        server.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        commands = {"run": _run, "eval": _eval, "data": _data, "info": _info, "demo": _demo, "links": _links, "export": _export}
+        commands = {
+            "run": _run,
+            "eval": _eval,
+            "data": _data,
+            "info": _info,
+            "demo": _demo,
+            "links": _links,
+            "export": _export,
+            "class": _class,
+        }
         commands[args.command](args)
     except LabkitError as error:
         print(f"labkit: error: {error}", file=sys.stderr)

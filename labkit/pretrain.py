@@ -58,18 +58,19 @@ def tokenize_pairs(pairs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerB
 
     EOS is appended to each completion so the model learns to stop.
     """
-    sequences, labels = [], []
-    for prompt, text in pairs:
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        completion_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        sequences.append(prompt_ids + completion_ids)
-        labels.append([-100] * len(prompt_ids) + completion_ids)
+    # One batched call a side: the tokenizer's Rust loop, not 2N Python calls (4 s of a warm-up's 40,000 pairs).
+    prompts = tokenizer([prompt for prompt, _ in pairs], add_special_tokens=False)["input_ids"]
+    completions = tokenizer([text for _, text in pairs], add_special_tokens=False)["input_ids"]
+    sequences = [p + c + [tokenizer.eos_token_id] for p, c in zip(prompts, completions)]
     width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), tokenizer.pad_token_id, dtype=torch.long)
-    targets = torch.full((len(sequences), width), -100, dtype=torch.long)
-    for row, (seq, lab) in enumerate(zip(sequences, labels)):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        targets[row, : len(lab)] = torch.tensor(lab)
+    ids = torch.tensor([s + [tokenizer.pad_token_id] * (width - len(s)) for s in sequences], dtype=torch.long)
+    targets = torch.tensor(
+        [
+            [-100] * len(p) + c + [tokenizer.eos_token_id] + [-100] * (width - len(p) - len(c) - 1)
+            for p, c in zip(prompts, completions)
+        ],
+        dtype=torch.long,
+    )
     return ids, targets
 
 

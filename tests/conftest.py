@@ -46,10 +46,12 @@ def executed_notebooks(tmp_path_factory):
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
     """One `labkit run --profile quick`, run once a session as a user runs it, in the runs folder the notebooks
-    share ($LABKIT_TEST_RUNS, else a folder of this session's). The end-to-end test reads its output; the
+    share ($LABKIT_TEST_RUNS, else a folder of this session's), logged to trackio. The end-to-end test reads its output; the
     notebooks reuse its stages, as a learner's notebooks reuse what `labkit run` made; the benchmarks read a copy.
     Returns (the finished process, the run folder)."""
     runs = Path(os.environ.get("LABKIT_TEST_RUNS") or tmp_path_factory.getbasetemp() / "labkit-runs")
     out = runs / "quick"
     command = [sys.executable, "-m", "labkit.cli", "run", "--profile", "quick", "--out", str(out)]
+    # ... and with the tracker on, into this session's $TRACKIO_DIR: test_track reads every stage's logs from it.
+    command += ["--report-to", "trackio", "--project", "quick-run", "--run-name", "e2e"]
     return subprocess.run(command, capture_output=True, text=True, timeout=900), out

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
-from dataclasses import replace
 
 import pytest
 from test_pipeline import TINY
@@ -63,36 +62,50 @@ def test_without_report_to_trackio_is_never_imported_and_nothing_reaches_the_net
 
 
 @pytest.mark.slow
-def test_a_run_logs_every_stage_under_trls_names_and_its_table_and_grpotrainer_sits_beside_it(tmp_path):
+def test_labkit_run_quick_with_report_to_trackio_logs_every_stage_it_ran_and_its_table(quick_run):
+    """conftest's quick run is `labkit run --profile quick --report-to trackio --project quick-run --run-name e2e`."""
+    result, out = quick_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "logged to trackio: project quick-run, run e2e" in result.stdout
+    ran = set(re.findall(r"^  (\w+): done in", result.stdout, re.M))
+    logged = {json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()}
+    assert {f"e2e/{stage}" for stage in ran & logged} <= set(SQLiteStorage.get_runs("quick-run"))
+    assert {"warmup_teacher", "grpo_teacher", "student_sequence_kd"} <= ran & logged or not ran  # a reused folder ran nothing
+    own = SQLiteStorage.get_logs("quick-run", "e2e")[-1]
+    assert own["labkit/finished"] == 1
+    from labkit.run.profiles import get_profile
+    from labkit.run.report import summary_rows
+
+    compared = 0
+    for label, _, evaluated in summary_rows(get_profile("quick").students):  # every row the run evaluated, as evaluated
+        path = out / "stages" / f"{evaluated}.json"
+        if path.exists():
+            assert own[f"table/{label}/accuracy"] == json.loads(path.read_text())["accuracy"]
+            compared += 1
+    assert compared >= 4
+
+
+@pytest.mark.slow
+def test_grpotrainer_with_report_to_trackio_sits_beside_labkits_grpo_under_the_same_names(quick_run):
     from labkit.models import build_model
+    from labkit.run.profiles import get_profile
     from labkit.tasks import get_task, read_records
     from labkit.trainers.grpo import grpo_trainer
 
-    profile = replace(TINY, students=("grpo",))
-    results = run_pipeline(profile, tmp_path / "run", seed=1, verbose=False, tracking=TrackerSettings("trackio", "side", "ada"))
-    runs = SQLiteStorage.get_runs("side")
-    stages_run = [name.removeprefix("ada/") for name in runs if name.startswith("ada/")]
-    assert {"warmup_teacher", "grpo_teacher", "student_grpo"} <= set(stages_run)
-    own = SQLiteStorage.get_logs("side", "ada")[-1]
-    assert own["labkit/finished"] == 1
-    assert own["table/teacher after GRPO/accuracy"] == results["eval_teacher_grpo"]["accuracy"]
-    assert own["table/student: GRPO only/accuracy"] == results["eval_student_grpo"]["accuracy"]
-
-    # TRL's GRPOTrainer with report_to="trackio", in the same project: the metrics both log have the same names.
     model, tokenizer = build_model("student", seed=0)
     grpo_trainer(
-        model, tokenizer, read_records("train", get_task("sums"))[:8], config=profile.grpo,
-        report_to=["trackio"], project="side", run_name="trl-grpo", max_steps=2,
+        model, tokenizer, read_records("train", get_task("sums"))[:8], config=get_profile("quick").grpo,
+        report_to=["trackio"], project="quick-run", run_name="trl-grpo", max_steps=2,
     ).train()  # fmt: skip
-    labkit_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("side", "ada/grpo_teacher")))
-    trl_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("side", "trl-grpo")))
+    labkit_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("quick-run", "e2e/grpo_teacher")))
+    trl_keys = set().union(*(row.keys() for row in SQLiteStorage.get_logs("quick-run", "trl-grpo")))
     shared = {
         "train/reward", "train/reward_std", "train/loss", "train/completions/mean_length", "train/global_step",
         "train/rewards/correctness_reward/mean", "train/frac_reward_zero_std", "train/learning_rate", "train/num_tokens",
     }  # fmt: skip
     assert shared <= labkit_keys & trl_keys, sorted(shared - (labkit_keys & trl_keys))
-    learners, others = read_room("side")
-    assert [learner.name for learner in learners] == ["ada"] and others == 1  # TRL's run is counted, not read as a learner
+    learners, others = read_room("quick-run")
+    assert [learner.name for learner in learners] == ["e2e"] and others == 1  # TRL's run is counted, not read as a learner
 
 
 LOG_RUNS = """
@@ -186,3 +199,13 @@ def test_a_run_that_stopped_without_a_word_is_read_as_stopped_after_the_quiet_sp
     (learner,), _ = read_room(tracking.project, stale_after=0.0)
     assert learner.status == "stopped"
     assert room_rows([learner]) == {}
+
+
+def test_labkit_class_board_prints_the_room_and_names_an_empty_project(capsys):
+    code = 'from labkit.run.track import Tracker, TrackerSettings\nTracker(TrackerSettings("trackio", "board", "cy"), 0, {}).log("warmup_teacher", {"step": 1, "loss": 2.0})'
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+    assert main(["class", "board", "--project", "board"]) == 0
+    out = capsys.readouterr().out
+    assert "0 finished, 1 running" in out and "cy: running (last stage warmup_teacher)" in out
+    assert main(["class", "board", "--project", "nobody-here"]) == 2
+    assert "no labkit runs in the tracker project 'nobody-here'" in capsys.readouterr().err

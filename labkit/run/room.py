@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 
 from ..readings import spread, versus_seeds
 from ..runtime import LabkitError
+from .report import summary_rows
 from .students import STUDENT_RECIPES
 from .track import TABLE_METRICS
 
+LAB_ROWS = {label for label, _, _ in summary_rows()}  # every row `labkit run` can print, every student included
 STALE_AFTER = 600.0  # seconds without a log after which a run that did not finish is read as stopped
 # The comparisons the board reads over the room's seeds (rows of run.report's table): R1's Table 6, its control, R1-Zero.
 ROOM_READINGS = (
@@ -70,8 +72,8 @@ def _table_of(last: dict) -> tuple[dict[str, float], str]:
         if not key.startswith("table/"):
             continue
         row, _, metric = key.removeprefix("table/").rpartition("/")
-        if metric not in TABLE_METRICS or not row:
-            return {}, f"unknown table entry {key[:60]!r}"
+        if metric not in TABLE_METRICS or row not in LAB_ROWS:
+            return {}, f"{key[:60]!r} is not a row of the lab's table"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return {}, f"{key[:60]!r} is not a number"
         if metric != "mean_length" and not 0.0 <= value <= 1.0:
