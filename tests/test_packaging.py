@@ -85,7 +85,7 @@ def test_console_script_points_at_main():
     assert result.returncode == 0, result.stderr
     choices = re.search(r"\{([\w,]+)\}", result.stdout)
     assert choices, f"no sub-commands in {result.stdout!r}"
-    assert set(choices.group(1).split(",")) == {"run", "demo", "data", "info", "eval", "links", "export"}
+    assert set(choices.group(1).split(",")) == {"run", "demo", "data", "info", "eval", "links", "export", "class"}
 
 
 def test_the_package_docstring_names_every_module():
