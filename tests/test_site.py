@@ -132,6 +132,13 @@ def test_the_book_builds_in_the_quick_profile_and_reads_in_a_browser(tmp_path, m
     assert index == tmp_path / "_build" / "html" / "index.html"
     assert not [line for line in lines if "WARNING" in line], "\n".join(lines)  # no broken link, no missing page
 
+    # The student's web page, when notebook 05 wrote one beside the run, is in the site where teaching.md links it.
+    if (Path(os.environ["LABKIT_RUNS"]) / "quick" / "edge" / "index.html").exists():
+        assert (index.parent / "edge" / "index.html").exists() and (index.parent / "edge" / "model.onnx").exists()
+        assert 'href="../edge/index.html"' in (index.parent / "docs" / "teaching.html").read_text()
+    elif os.environ.get("LABKIT_REQUIRE_BROWSER"):
+        pytest.fail("notebook 05 wrote no student page although ONNX Runtime Web is required here")
+
     owner, name = repository()
     page = "notebooks/02_grpo_from_scratch"
     with headless_chromium() as driver:

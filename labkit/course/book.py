@@ -18,7 +18,8 @@ environment has, hence the second venv.
    have in the repository: README.md (the home page), notebooks/*.ipynb (the executed copies) and
    docs/*.md. The launch buttons therefore open the repository's own notebooks on Binder and Colab.
    A link to a file that is not in the book points at the repository on GitHub instead.
-3. `render`: `jupyter-book build` into book/_build/html.
+3. `render`: `jupyter-book build` into book/_build/html, and the student's web page that notebook 05
+   wrote beside the run copied in as edge/ (docs/teaching.md links it).
 
 A checkout-only tool, like `labkit links`: an installed labkit has no notebooks.
 """
@@ -258,6 +259,19 @@ def render(src: Path, output: Path | None = None, *, jupyter_book: str | None = 
     return output / "_build" / "html" / "index.html"
 
 
+def copy_edge_page(profile: str, html: Path) -> Path | None:
+    """The student's web page notebook 05 wrote beside the profile's run (runs/PROFILE/edge, `labkit.edge.web`),
+    copied into the site as edge/, where docs/teaching.md links it: it runs in the reader's browser tab like the
+    rest of the book, no server. None when the run has no page (ONNX Runtime Web was not installed)."""
+    from ..run.pipeline import default_run_dir
+
+    page = default_run_dir(profile) / "edge"
+    if not (page / "index.html").exists():
+        return None
+    shutil.copytree(page, html / "edge", dirs_exist_ok=True)
+    return html / "edge" / "index.html"
+
+
 def build(
     profile: str,
     work: Path | None = None,
@@ -279,6 +293,8 @@ def build(
     executed = time.perf_counter()
     src = stage(copies, work / "_build" / "src", root=root)
     index = render(src, work, jupyter_book=jupyter_book, log=log)
+    if copy_edge_page(profile, index.parent) is None:
+        log(f"labkit book: no student page in {profile}'s run (notebook 05 writes it after `npm ci`); the link to edge/ is dead")
     log(f"labkit book: notebooks {executed - start:.0f} s, HTML {time.perf_counter() - executed:.0f} s; open {index}")
     return index
 
