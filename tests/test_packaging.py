@@ -37,7 +37,7 @@ def conda_requirements(path: Path) -> dict[str, str]:
         if isinstance(dependency, dict):  # the pip: section
             continue
         name = _name(dependency)
-        if name in ("python", "pip"):
+        if name in ("python", "pip", "nodejs"):  # tools, not Python packages (nodejs: Binder's npm)
             continue
         found[CONDA_TO_PYPI.get(name, name)] = _spec(dependency)
     return found
