@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from labkit.cli import main
 from labkit.edge.export import INT8_FILE, MODEL_FILE, OnnxGreedy, agreement, export_onnx
@@ -50,6 +51,23 @@ def test_a_model_object_exports_with_its_tokenizer_and_mistakes_are_one_line(tmp
         OnnxGreedy(tmp_path / "a", int8=True)
     assert main(["export", str(tmp_path / "not-a-model"), "--to", str(tmp_path / "b")]) == 2
     assert capsys.readouterr().err.startswith("labkit: error: ")
+    # Not a causal LM: refused before the exporter runs.
+    with pytest.raises(LabkitError, match="a Linear is not a causal language model"):
+        export_onnx(torch.nn.Linear(2, 2), tmp_path / "c", tokenizer=tokenizer)
+
+
+def test_a_model_the_exporter_cannot_trace_is_one_line_naming_its_type(tmp_path, monkeypatch):
+    def fails(*args, **kwargs):
+        raise RuntimeError("Unsupported: aten::something_new\n  (pages of TorchScript trace)\n  ...")
+
+    monkeypatch.setattr(torch.onnx, "export", fails)
+    model, tokenizer = build_model("student-tiny")
+    with pytest.raises(LabkitError) as raised:
+        export_onnx(model, tmp_path / "a", tokenizer=tokenizer)
+    assert (
+        str(raised.value)
+        == "the ONNX exporter (TorchScript, opset 17) cannot take this llama model: Unsupported: aten::something_new"
+    )
 
 
 def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_student, tmp_path):
@@ -100,6 +118,13 @@ def test_the_page_answers_in_headless_chromium_as_the_python_model_does(trained_
             )
             shown.append(output.text)
         assert "tokens/s" in driver.find_element(By.ID, "stats").text
+        # A problem the character tokenizer cannot spell: one line, and no answer.
+        box = driver.find_element(By.ID, "prompt")
+        box.clear()
+        box.send_keys("12+ab")
+        driver.find_element(By.ID, "answer").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "output").get_attribute("data-state") == "refused")
+        assert driver.find_element(By.ID, "output").text.startswith('The student cannot read "a", "b": it knows only')
     assert shown == expected
 
 
@@ -125,3 +150,8 @@ def test_a_hub_chat_model_exports_the_same_way_and_its_logits_match(size, tmp_pa
         torch_logits = model(input_ids=torch.from_numpy(ids)).logits.numpy()
     assert onnx_logits.shape == torch_logits.shape
     assert np.allclose(onnx_logits, torch_logits, atol=1e-4), np.abs(onnx_logits - torch_logits).max()  # float32 rounding
+    # The web page speaks only the lab's character tokenizer: a hub tokenizer is refused in one line.
+    from labkit.edge.web import write_page
+
+    with pytest.raises(LabkitError, match="tokens of several characters"):
+        write_page(out, ort_dist=tmp_path)

@@ -21,6 +21,7 @@ close; `benchmarks/edge.py` reports its accuracy beside fp32's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -49,6 +50,17 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
 
 
+@contextlib.contextmanager
+def _one_line(model):
+    """The exporter's failure on a model type it cannot trace, as one line that names the type."""
+    try:
+        yield
+    except Exception as error:  # the TorchScript exporter raises many kinds, each with pages of trace
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        kind = getattr(model.config, "model_type", type(model).__name__)
+        raise LabkitError(f"the ONNX exporter (TorchScript, opset {OPSET}) cannot take this {kind} model: {first}") from None
+
+
 def export_onnx(model: str | Path | torch.nn.Module, out: str | Path, *, tokenizer: PreTrainedTokenizerBase | None = None,
                 int8: bool = False) -> Path:  # fmt: skip
     """Write `model` (a saved folder, a labkit name, or a model with its `tokenizer`) to the folder `out` as ONNX,
@@ -63,11 +75,16 @@ def export_onnx(model: str | Path | torch.nn.Module, out: str | Path, *, tokeniz
             raise LabkitError("export_onnx(model, ...) with a model object needs its tokenizer=")
     else:
         model, tokenizer = load_model(model)
+    if not hasattr(model, "config") or not hasattr(model, "generation_config") or not hasattr(model, "get_output_embeddings"):
+        raise LabkitError(
+            f"a {type(model).__name__} is not a causal language model; the exporter takes a transformers model with a "
+            "language-model head (AutoModelForCausalLM), as labkit's models and the hub's chat models are"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = model.float().eval()
     example = tokenizer(["1+2="], return_tensors="pt", add_special_tokens=False)
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _one_line(model):
         warnings.simplefilter("ignore")  # the TorchScript exporter's tracer warnings about Python control flow
         torch.onnx.export(
             _LogitsOnly(model),

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from ..runtime import LabkitError, jupyter_proxy_path
+from ..tokenizer import TAGS
 
 PAGE = Path(__file__).with_name("page")
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
@@ -59,11 +60,17 @@ def write_page(exported: str | Path, ort_dist: str | Path | None = None, *, task
     task = get_task(task)
     if task.chat:
         raise LabkitError(f"the page speaks the lab's character tokenizer; the {task.name} task is asked of chat models")
+    special = [tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id]
+    long_tokens = [t for t, i in tokenizer.get_vocab().items() if len(t) > 1 and i not in special and t not in TAGS]
+    if long_tokens:
+        raise LabkitError(
+            f"the page speaks the lab's character tokenizer, and {exported}'s has {len(long_tokens):,} tokens of several "
+            "characters (a hub model's); run it with ONNX Runtime in Python (labkit.edge.export.OnnxGreedy) instead"
+        )
     for name in ORT_FILES:
         shutil.copyfile(dist / name, exported / name)
     for source in PAGE.iterdir():
         shutil.copyfile(source, exported / source.name)
-    special = [tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id]
     made = json.loads((exported / EXPORT_FILE).read_text())
     settings = {
         "model": made["source"],

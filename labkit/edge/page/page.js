@@ -15,6 +15,12 @@ function encode(text) {
   return pieces.map((piece) => (piece in settings.vocab ? settings.vocab[piece] : settings.unk_id));
 }
 
+function unspellable(text) {
+  // The characters the lab's tokenizer has no token for: the page refuses the problem rather than guess.
+  const pieces = text.match(/<think>|<\/think>|<answer>|<\/answer>|[\s\S]/g) || [];
+  return [...new Set(pieces.filter((piece) => !(piece in settings.vocab)))];
+}
+
 function decode(ids) {
   return ids.filter((id) => !settings.skip_ids.includes(id)).map((id) => settings.tokens[id]).join("");
 }
@@ -54,6 +60,15 @@ async function run() {
   let prompt = document.getElementById("prompt").value.trim();
   if (!prompt) prompt = settings.examples[0];
   if (!prompt.endsWith(settings.prompt_end)) prompt += settings.prompt_end;
+  const unknown = unspellable(prompt);
+  if (unknown.length) {
+    // One line, and no answer: the model would read each unknown character as the same <unk> token.
+    output.textContent = `The student cannot read ${unknown.map((c) => JSON.stringify(c)).join(", ")}: it knows only the characters of ${settings.task} problems, like ${settings.examples[0]}`;
+    stats.textContent = "";
+    output.dataset.prompt = prompt;
+    output.dataset.state = "refused";
+    return;
+  }
   output.dataset.state = "running";
   output.textContent = "";
   const shown = (text, tokens, ms) => {
