@@ -285,13 +285,17 @@ def _class(args: argparse.Namespace) -> None:
         print(f"labkit class: the board of {args.project} saved to {args.screenshot}")
         return
     if args.action == "board":
+        import re
+
         from .run.room import read_room, room_readings, room_summary
 
         learners, others = read_room(args.project)
         if not learners:
             raise LabkitError(f"no labkit runs in the tracker project {args.project!r} (runs log there with --report-to trackio)")
-        counts = {s: sum(learner.status == s for learner in learners) for s in ("finished", "running", "stopped", "refused")}
-        print(f"labkit class board: project {args.project}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        statuses = ("finished", "running", "quiet", "stopped", "partial", "refused")
+        counts = {s: sum(learner.status == s for learner in learners) for s in statuses}
+        shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("finished", "running"))
+        print(f"labkit class board: project {args.project}: {shown}")
         print(f"{'row':<24}{'runs':>6}{'mean':>8}{'sd':>7}{'range':>16}")
         for row, n, mean, sd, low, high in room_summary(learners):
             print(f"{row:<24}{n:>6}{mean:>8.1%}{100 * sd:>7.1f}{f'{low:.0%} to {high:.0%}':>16}")
@@ -299,9 +303,9 @@ def _class(args: argparse.Namespace) -> None:
             print(line)
         for learner in learners:
             if learner.status != "finished":
-                print(
-                    f"  {learner.name}: {learner.status} (last stage {learner.stage}){': ' + learner.why if learner.why else ''}"
-                )
+                why = f": {learner.why}" if learner.why else ""
+                # Names and reasons are a learner's text: no control characters reach the terminal.
+                print(re.sub(r"[\x00-\x1f\x7f]", "?", f"  {learner.name}: {learner.status} (last stage {learner.stage}){why}"))
         return
     import time
 

@@ -17,9 +17,11 @@ import html
 import io
 import json
 import math
+import shlex
 import socket
+from urllib.parse import quote
 
-from ..run.room import read_room, room_problems, room_readings, room_summary
+from ..run.room import STALE_AFTER, read_room, room_readings, room_summary, the_experiment
 
 MAX_REQUEST_BYTES = 4_000_000  # a default-profile run's logs are well under 1 MB; more is a runaway or an attack
 REFRESH_SECONDS = 15
@@ -28,6 +30,7 @@ REFRESH_SECONDS = 15
 def board_data(project: str) -> dict:
     """The board's content: {"learners": [...], "rows": [...], "readings": [...], "other_runs": N, "problems": n}."""
     learners, others = read_room(project)
+    kept, _ = the_experiment(learners)
     rows = [
         {"row": row, "runs": n, "mean": mean, "sd": None if math.isnan(sd) else sd, "lowest": low, "highest": high}
         for row, n, mean, sd, low, high in room_summary(learners)
@@ -50,7 +53,8 @@ def board_data(project: str) -> dict:
         "rows": rows,
         "readings": room_readings(learners),
         "other_runs": others,
-        "problems": room_problems(learners),
+        "problems": kept[0].problems if kept else None,
+        "counted": [learner.name for learner in kept],
     }
 
 
@@ -62,8 +66,9 @@ def strip_plot_svg(data: dict) -> str:
     if not rows:
         return ""
     accuracies = {row["row"]: [] for row in rows}
+    counted = set(data["counted"])
     for learner in data["learners"]:
-        if learner["status"] == "finished":
+        if learner["name"] in counted:
             for row, value in learner["table"].items():
                 accuracies.setdefault(row, []).append(value)
     figure = Figure(figsize=(7.5, 0.5 + 0.45 * len(rows)))
@@ -96,10 +101,8 @@ def board_page(project: str) -> str:
     """The board as one HTML page (no script; it reloads itself every `REFRESH_SECONDS`)."""
     data = board_data(project)
     e = html.escape
-    counts = {
-        status: sum(1 for learner in data["learners"] if learner["status"] == status)
-        for status in ("finished", "running", "stopped", "refused")
-    }
+    statuses = ("finished", "running", "quiet", "stopped", "partial", "refused")
+    counts = {status: sum(1 for learner in data["learners"] if learner["status"] == status) for status in statuses}
     learner_rows = "".join(
         f"<tr class='{e(learner['status'])}'><td>{e(learner['name'])}</td><td>{'' if learner['seed'] is None else learner['seed']}</td>"
         f"<td>{e(learner['status'])}{': ' + e(learner['why']) if learner['why'] else ''}</td><td>{e(learner['stage'] or '')}</td>"
@@ -122,18 +125,20 @@ def board_page(project: str) -> str:
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
 <title>labkit class board: {e(project)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:60em}} table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:.2em .8em;text-align:left}} tr.stopped td,tr.refused td{{color:#a33}}
+td,th{{border-bottom:1px solid #ddd;padding:.2em .8em;text-align:left}} tr.stopped td,tr.refused td,tr.quiet td{{color:#a33}}
 tr.running td{{color:#555}}</style></head>
 <body><h1>The room as one experiment: {e(project)}</h1>
-<p>{counts["finished"]} finished, {counts["running"]} running, {counts["stopped"]} stopped, {counts["refused"]} refused{problems}.
+<p>{", ".join(f"{n} {status}" for status, n in counts.items() if n or status in ("finished", "running"))}{problems}.
 One run is one seed: the spread below is the seeds' noise the lab talks about.</p>
 <h2>The lab's table over the room</h2>
 {strip_plot_svg(data)}
-<table><tr><th>row</th><th>finished runs</th><th>mean</th><th>sd (points)</th><th>range</th></tr>{table_rows}</table>
+<table><tr><th>row</th><th>runs counted</th><th>mean</th><th>sd (points)</th><th>range</th></tr>{table_rows}</table>
 <h2>Readings over the room's seeds</h2><ul>{readings}</ul>
 <h2>Who is where</h2>
 <table><tr><th>run</th><th>seed</th><th>status</th><th>last stage</th><th>step</th><th>last heard</th></tr>{learner_rows}</table>
-{others}<p>This page reloads every {REFRESH_SECONDS} s. A run that logs nothing for 10 minutes and did not finish is shown as stopped.</p>
+{others}<p>This page reloads every {REFRESH_SECONDS} s. Stopped: the run raised (Ctrl-C, an error). Quiet: nothing heard for
+{STALE_AFTER / 60:.0f} minutes, so stopped without a word or busy in a stage that logs nothing. Partial: finished early on purpose.
+Refused: its table is not the lab's, and it is not counted.</p>
 </body></html>"""
 
 
@@ -153,23 +158,25 @@ class _BodyLimit:
         while True:  # a body without a length (chunked) is read here, counted, and handed on whole
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message]), send)
+                return await self.app(scope, _replay([message], receive), send)
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 return await _refuse(send, self.max_bytes)
             chunks.append(message)
             if not message.get("more_body"):
                 break
-        return await self.app(scope, _replay(chunks), send)
+        return await self.app(scope, _replay(chunks, receive), send)
 
 
-def _replay(messages):
+def _replay(messages, receive):
+    """The body already read, then the connection's own `receive` (a file response waits on it for a
+    disconnect: answering one at once would cut the file short)."""
     pending = list(messages)
 
-    async def receive():
-        return pending.pop(0) if pending else {"type": "http.disconnect"}
+    async def replayed():
+        return pending.pop(0) if pending else await receive()
 
-    return receive
+    return replayed
 
 
 async def _refuse(send, max_bytes: int) -> None:
@@ -202,13 +209,13 @@ class ClassServer:
         self._server = server
         shown = room_address() if host == "0.0.0.0" else host
         self.project, self.port = project, port
-        self.board_url = f"http://{shown}:{port}/room?project={project}"
-        self.dashboard_url = f"http://{shown}:{port}/?project={project}"
+        self.board_url = f"http://{shown}:{port}/room?project={quote(project)}"
+        self.dashboard_url = f"http://{shown}:{port}/?project={quote(project)}"
         self.join_url = f"http://{shown}:{port}/?write_token={write_token}"
 
     def join_line(self) -> str:
         return (
-            f"labkit run --report-to trackio --project {self.project} --trackio-server-url '{self.join_url}' "
+            f"labkit run --report-to trackio --project {shlex.quote(self.project)} --trackio-server-url {shlex.quote(self.join_url)} "
             "--run-name YOUR-NAME --seed YOUR-NUMBER"
         )
 

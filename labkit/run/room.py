@@ -13,6 +13,7 @@ Nothing read here is trusted: a value that is not a finite number in [0, 1] make
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from .students import STUDENT_RECIPES
 from .track import TABLE_METRICS
 
 LAB_ROWS = {label for label, _, _ in summary_rows()}  # every row `labkit run` can print, every student included
+NO_ROWS = "its table has no rows"
 STALE_AFTER = 600.0  # seconds without a log after which a run that did not finish is read as stopped
 # The comparisons the board reads over the room's seeds (rows of run.report's table): R1's Table 6, its control, R1-Zero.
 ROOM_READINGS = (
@@ -37,7 +39,7 @@ class Learner:
     """One labkit run in the project, as the board shows it."""
 
     name: str
-    status: str  # "finished" | "running" | "stopped" | "refused"
+    status: str  # "finished" | "running" | "quiet" | "stopped" | "partial" | "refused"
     stage: str | None = None  # the last stage heard from
     step: int | None = None  # its last step
     seconds_since: float | None = None  # since the last log of any of its tracker runs
@@ -45,6 +47,8 @@ class Learner:
     problems: int | None = None  # test problems each accuracy was measured on
     table: dict[str, float] = field(default_factory=dict)  # row label -> greedy accuracy (finished runs only)
     why: str = ""  # why its table was refused
+    profile: str | None = None
+    task: str | None = None
 
 
 def _storage():
@@ -81,18 +85,28 @@ def _table_of(last: dict) -> tuple[dict[str, float], str]:
         if metric == "accuracy":
             table[row] = float(value)
     if not table:
-        return {}, "its table has no accuracies"
+        return {}, NO_ROWS
     return table, ""
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_room(project: str, *, stale_after: float = STALE_AFTER, now: datetime | None = None) -> tuple[list[Learner], int]:
     """(the project's labkit runs, how many other tracker runs it holds): each with its status and table.
 
     A labkit run is a group whose tracker runs are NAME and NAME/<stage>; anything else in the project (a
-    `GRPOTrainer` run beside them, a stray script) is counted, not read."""
+    `GRPOTrainer` run beside them, a stray script) is counted, not read. The run's own flag (finished,
+    stopped) holds only if nothing of it was heard later: a learner who runs again is running again. A run
+    not heard from for `stale_after` seconds is "quiet": stopped, or busy in a stage that logs nothing."""
     storage = _storage()
     now = now or datetime.now(UTC)
-    if project not in storage.get_projects():
+    if not storage.get_project_db_path(project).exists():
         return [], 0
     records = storage.get_run_records(project)
     configs = storage.get_all_run_configs(project)
@@ -105,9 +119,10 @@ def read_room(project: str, *, stale_after: float = STALE_AFTER, now: datetime |
     groups: dict[str, dict] = {}
     others = 0
     for record in records:
-        name, config = record["name"], configs.get(record["id"]) or {}
-        group = config.get("_Group")
-        if not isinstance(group, str) or not (name == group or name.startswith(group + "/")):
+        config = configs.get(record["id"])
+        config = config if isinstance(config, dict) else {}
+        name, group = record["name"], _text(config.get("_Group"))
+        if group is None or not (name == group or name.startswith(group + "/")):
             others += 1
             continue
         entry = groups.setdefault(group, {"stages": [], "own": None, "config": {}})
@@ -115,36 +130,76 @@ def read_room(project: str, *, stale_after: float = STALE_AFTER, now: datetime |
             entry["own"], entry["config"] = record, config
         else:
             entry["stages"].append((name.removeprefix(group + "/"), heard.get(name) or {}))
-    learners = []
-    for group, entry in groups.items():
-        last_heard = [(h.get("last") or "", stage, h.get("step")) for stage, h in entry["stages"]]
-        own_heard = heard.get(group) or {}
-        if own_heard:
-            last_heard.append((own_heard.get("last") or "", None, None))
-        when, stage, step = max(last_heard, key=lambda item: item[0]) if last_heard else ("", None, None)
-        stages_seen = [s for _, s, _ in sorted(last_heard, key=lambda item: item[0]) if s is not None]
-        config = entry["config"]
-        learner = Learner(
-            name=group,
-            status="running",
-            stage=stage or (stages_seen[-1] if stages_seen else config.get("last_stage")),
-            step=step if isinstance(step, int) else None,
-            seconds_since=_age(when, now),
-            seed=config.get("seed") if isinstance(config.get("seed"), int) else None,
-            problems=config.get("eval_problems") if isinstance(config.get("eval_problems"), int) else None,
-        )
-        if entry["own"] is not None:
-            logs = storage.get_logs(project, group)
-            last = logs[-1] if logs else {}
-            if last.get("labkit/finished") == 1:
-                table, why = _table_of(last)
-                learner.status, learner.table, learner.why = ("finished", table, "") if table else ("refused", {}, why)
-            elif last.get("labkit/stopped") == 1:
-                learner.status = "stopped"
-        if learner.status == "running" and (learner.seconds_since is None or learner.seconds_since > stale_after):
+    return sorted((_learner(storage, project, group, entry, heard, stale_after, now) for group, entry in groups.items()),
+                  key=lambda learner: learner.name), others  # fmt: skip
+
+
+def _learner(storage, project: str, group: str, entry: dict, heard: dict, stale_after: float, now: datetime) -> Learner:
+    stages = [(str(h.get("last") or ""), stage, _count(h.get("step"))) for stage, h in entry["stages"]]
+    stage_time, stage, step = max(stages, key=lambda item: item[0]) if stages else ("", None, None)
+    own_time = str((heard.get(group) or {}).get("last") or "")
+    config = entry["config"]
+    problems = _count(config.get("eval_problems"))
+    learner = Learner(
+        name=group,
+        status="running",
+        stage=stage or _text(config.get("last_stage")),
+        step=step,
+        seconds_since=_age(max(stage_time, own_time), now),
+        seed=_count(config.get("seed")),
+        problems=problems if problems and problems > 0 else None,
+        profile=_text(config.get("profile")),
+        task=_text(config.get("task")),
+    )
+    if entry["own"] is not None and own_time >= stage_time:  # its last word is the run's own flag
+        logs = storage.get_logs(project, run_id=entry["own"]["id"])
+        last = logs[-1] if logs else {}
+        if last.get("labkit/finished") == 1:
+            table, why = _table_of(last)
+            learner.status, learner.table, learner.why = ("finished", table, "") if table else ("refused", {}, why)
+            if not table and why == NO_ROWS:
+                learner.status = "partial"  # a run stopped early on purpose (`until`): nothing to count
+            elif table and learner.problems is None:
+                learner.status, learner.table, learner.why = "refused", {}, "its table does not say on how many problems"
+            return learner
+        if last.get("labkit/stopped") == 1:
             learner.status = "stopped"
-        learners.append(learner)
-    return sorted(learners, key=lambda learner: learner.name), others
+            return learner
+    if learner.seconds_since is None or learner.seconds_since > stale_after:
+        learner.status = "quiet"
+    return learner
+
+
+def the_experiment(learners: list[Learner]) -> tuple[list[Learner], list[str]]:
+    """(the finished runs that make one experiment, notes on the ones left out of it).
+
+    One experiment is one task, profile and number of test problems (the most common among the finished
+    runs), and one run a seed: a seed run twice is the same sample twice, so the first by name is kept."""
+    finished = [learner for learner in learners if learner.status == "finished"]
+    if not finished:
+        return [], []
+    kinds = Counter((learner.task, learner.profile, learner.problems) for learner in finished)
+    (task, profile, problems), _ = kinds.most_common(1)[0]
+    kept, seeds, notes = [], set(), []
+    other_kind = [
+        learner.name for learner in finished if (learner.task, learner.profile, learner.problems) != (task, profile, problems)
+    ]
+    if other_kind:
+        notes.append(
+            f"{len(other_kind)} finished runs of another task, profile or problem count are left out: {', '.join(other_kind)}"
+        )
+    twice = []
+    for learner in finished:
+        if (learner.task, learner.profile, learner.problems) != (task, profile, problems):
+            continue
+        if learner.seed is not None and learner.seed in seeds:
+            twice.append(f"{learner.name} (seed {learner.seed})")
+            continue
+        seeds.add(learner.seed)
+        kept.append(learner)
+    if twice:
+        notes.append(f"a seed already counted is one sample, not two; left out: {', '.join(twice)}")
+    return kept, notes
 
 
 def room_rows(learners: list[Learner]) -> dict[str, list[float]]:
@@ -157,27 +212,21 @@ def room_rows(learners: list[Learner]) -> dict[str, list[float]]:
     return rows
 
 
-def room_problems(learners: list[Learner]) -> int | None:
-    """The test problems behind each accuracy, if every finished run agrees on it (else None: not one experiment)."""
-    counts = {learner.problems for learner in learners if learner.status == "finished"}
-    return counts.pop() if len(counts) == 1 else None
-
-
 def room_summary(learners: list[Learner]) -> list[tuple[str, int, float, float, float, float]]:
-    """(row, runs, mean, sd, lowest, highest) per row of the room's table; sd is NaN for a single run."""
+    """(row, runs, mean, sd, lowest, highest) per row of the experiment's table; sd is NaN for a single run."""
     out = []
-    for row, values in room_rows(learners).items():
+    for row, values in room_rows(the_experiment(learners)[0]).items():
         mean, sd = spread(values) if len(values) > 1 else (values[0], float("nan"))
         out.append((row, len(values), mean, sd, min(values), max(values)))
     return out
 
 
 def room_readings(learners: list[Learner]) -> list[str]:
-    """The lab's comparisons over the room's seeds, each read with `versus_seeds` (or what is missing for it)."""
-    rows, problems = room_rows(learners), room_problems(learners)
-    if problems is None and rows:
-        return ["the finished runs were evaluated on different numbers of problems (different profiles): not one experiment"]
-    lines = []
+    """The lab's comparisons over the experiment's seeds, each read with `versus_seeds` (or what is missing
+    for it), after the notes on runs left out of the experiment."""
+    kept, notes = the_experiment(learners)
+    rows, lines = room_rows(kept), list(notes)
+    problems = kept[0].problems if kept else 0
     for a, b in ROOM_READINGS:
         got_a, got_b = rows.get(a, []), rows.get(b, [])
         if len(got_a) >= 2 and len(got_b) >= 2:

@@ -159,6 +159,8 @@ def run_stages(stages: list[Stage], run: Run, device, *, until: str | None = Non
             run.forget(stale)
         reran.add(stage.name)
         say(f"  {stage.name} ...")
+        if run.tracker is not None:
+            run.tracker.begin(stage.name)
         set_seed(run.seed)
         start = time.perf_counter()
         result = stage.run(run, device)

@@ -7,7 +7,9 @@ the same rewrite puts a labkit GRPO stage and a `GRPOTrainer` run on the same ax
 
 One labkit run is a group (its `run_name`) of tracker runs in the project:
 
-    NAME/warmup_teacher, NAME/grpo_teacher, ...   one per stage this process runs: its steps, TRL's names
+    NAME/warmup_teacher, NAME/grpo_teacher, ...   one per stage this process runs: labkit/stage_started as it
+                                                  begins, then its steps under TRL's names (an evaluation
+                                                  stage's results under test/, as transformers' predict)
     NAME                                          the run itself: at the end, its table as
                                                   table/<row>/accuracy (and length, scratchpad share),
                                                   labkit/finished = 1; a run that raised logs labkit/stopped = 1
@@ -32,6 +34,7 @@ from ..runtime import LabkitError
 REPORT_TO = ("none", "trackio")
 TABLE_METRICS = ("accuracy", "mean_length", "scratchpad_share")  # what a row of the board can read
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # trackio drops '.' and ' ' from a project's file name
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,12 @@ class TrackerSettings:
     def __post_init__(self) -> None:
         if self.report_to not in REPORT_TO:
             raise LabkitError(f"report_to={self.report_to!r} is not one labkit can log to; choose one of {', '.join(REPORT_TO)}")
-        for what, value in (("project", self.project), ("run_name", self.run_name)):
-            if value is not None and not _NAME.match(value):
-                raise LabkitError(
-                    f"{what}={value!r}: use 1-64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
-                )
+        if not _PROJECT.match(self.project or ""):
+            raise LabkitError(f"project={self.project!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or digit")
+        if self.run_name is not None and not _NAME.match(self.run_name):
+            raise LabkitError(
+                f"run_name={self.run_name!r}: use 1-64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
+            )
         if self.server_url is not None and not self.server_url.startswith(("http://", "https://")):
             raise LabkitError(f"server_url={self.server_url!r} is not a URL; paste the join line's http://... address whole")
 
@@ -62,10 +66,11 @@ class TrackerSettings:
         return f"{user}-seed{seed}"
 
 
-def trl_names(metrics: dict) -> tuple[dict[str, float], int | None]:
+def trl_names(metrics: dict, split: str = "train") -> tuple[dict[str, float], int | None]:
     """(the numbers of one labkit log, renamed as transformers' TrackioCallback renames TRL's; its step).
 
-    `step` becomes `train/global_step`; `eval/x` stays; any other key k becomes `train/k`; texts (the
+    `step` becomes `train/global_step`; `eval/x` stays; any other key k becomes `train/k` (`test/k` with
+    split="test": an evaluation on the test split, as transformers names predict's metrics); texts (the
     sampled completions) and non-finite numbers are left out, as a tracker's line plot cannot draw them."""
     named: dict[str, float] = {}
     step = metrics.get("step")
@@ -76,10 +81,10 @@ def trl_names(metrics: dict) -> tuple[dict[str, float], int | None]:
             continue
         if key == "step":
             named["train/global_step"] = value
-        elif key.startswith(("train/", "eval/")):
+        elif key.startswith(("train/", "eval/", "test/")):
             named[key] = value
         else:
-            named[f"train/{key}"] = value
+            named[f"{split}/{key}"] = value
     return named, (int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else None)
 
 
@@ -131,16 +136,21 @@ class Tracker:
             self._trackio.finish()
         self.stage = None
 
+    def begin(self, stage: str) -> None:
+        """Open `stage`'s tracker run and say it started (a heartbeat: a stage may be quiet for minutes)."""
+        if self.stage is not None:
+            self._close()
+        self._open(f"{self.name}/{stage}", {**self.config, "stage": stage})
+        self.stage = self.last_stage = stage
+        self._trackio.log({"labkit/stage_started": 1.0})
+
     def log(self, stage: str, metrics: dict) -> None:
-        """One log line of `stage`, under TRL's names, in the stage's own tracker run."""
-        named, step = trl_names(metrics)
+        """One log line of `stage`, under TRL's names (an evaluation stage's under `test/`), in its own tracker run."""
+        named, step = trl_names(metrics, "test" if stage.startswith("eval_") else "train")
         if not named:
             return
         if stage != self.stage:
-            if self.stage is not None:
-                self._close()
-            self._open(f"{self.name}/{stage}", {**self.config, "stage": stage})
-            self.stage = self.last_stage = stage
+            self.begin(stage)
         self._trackio.log(named, step=step)
 
     def end(self, rows: dict[str, dict] | None, eval_problems: int) -> None:
