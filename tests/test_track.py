@@ -252,3 +252,37 @@ def test_labkit_class_board_prints_the_room_and_names_an_empty_project(capsys):
     assert "0 finished, 1 running" in out and "cy: running (last stage warmup_teacher)" in out
     assert main(["class", "board", "--project", "nobody-here"]) == 2
     assert "no labkit runs in the tracker project 'nobody-here'" in capsys.readouterr().err
+
+
+def test_a_body_without_a_length_is_counted_and_refused_past_the_limit():
+    """A chunked request declares no length: the limit counts what arrives and refuses before the app sees any."""
+    import asyncio
+
+    from labkit.app.classboard import _BodyLimit
+
+    def request(chunks):
+        seen, sent = [], []
+
+        async def app(scope, receive, send):
+            while True:
+                message = await receive()
+                seen.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/bulk_log", "headers": []}
+        asyncio.run(_BodyLimit(app, max_bytes=10)(scope, receive, send))
+        return b"".join(seen), sent[0]["status"]
+
+    assert request([b"12345", b"6789"]) == (b"123456789", 200)  # under the limit: handed on whole
+    body, status = request([b"12345", b"67890", b"1"])  # 11 bytes in three chunks
+    assert (body, status) == (b"", 413)
