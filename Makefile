@@ -5,13 +5,15 @@
 #   make book   execute every notebook in PROFILE (cached: a second build executes nothing
 #               that has not changed) and build the HTML site into book/_build/html/
 #               (Jupyter Book 1.0.x, in its own venv .book-venv from book/requirements.txt)
-# TORCH pins the torch build installed before labkit: the CPU wheel on a laptop
-# without CUDA, the CUDA wheel on Linux with a GPU (pip picks). Override it with
-# e.g. `make run TORCH=torch` to keep whatever pip chooses.
+# TORCH pins the torch release installed before labkit. PyPI's build of it is the CPU one on
+# macOS and Windows and the CUDA one on Linux, GPU or not (a few GB); TORCH_INDEX names another
+# index for it, e.g. `make run TORCH_INDEX=https://download.pytorch.org/whl/cpu` for the CPU
+# build on Linux. `make run TORCH=torch` keeps whatever pip chooses.
 
 PYTHON  ?= python3
 VENV    ?= .venv
 TORCH   ?= torch==2.13.0
+TORCH_INDEX ?=
 PROFILE ?= default
 BIN      = $(VENV)/bin
 BOOK_VENV ?= .book-venv
@@ -20,7 +22,7 @@ BOOK_VENV ?= .book-venv
 
 $(BIN)/labkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 

@@ -2,7 +2,7 @@
 
 The files a learner reads from the notebooks sit here, flat, from the bottom up; everything else
 lives in a folder named for its role. docs/design.md says what may import what, and
-tests/test_packaging.py holds every import to it.
+tests/test_layers.py holds every import to it.
     runtime       seeds, devices, errors, memory
     tokenizer     the offline character tokenizer
     rewards       rule checks (verdict and reason) and rewards with TRL's signature

@@ -55,7 +55,7 @@ def _storage():
     try:
         from trackio.sqlite_storage import SQLiteStorage
     except ImportError:
-        raise LabkitError('reading a class needs trackio: pip install "labkit[track]"') from None
+        raise LabkitError("reading a class needs trackio: pip install -e '.[track]' in the labkit checkout") from None
     return SQLiteStorage
 
 

@@ -108,7 +108,7 @@ class Tracker:
         try:
             import trackio
         except ImportError:
-            raise LabkitError('report_to="trackio" needs trackio: pip install "labkit[track]"') from None
+            raise LabkitError("report_to='trackio' needs trackio: pip install -e '.[track]' in the labkit checkout") from None
         self._trackio = trackio
         self.settings = settings
         self.name = settings.name_for(seed)
