@@ -112,15 +112,20 @@ PROFILES: dict[str, Profile] = {
         # sequences as the default's, in batches of 256. On 8x as many (2,000 steps each)
         # both bases answered 100% directly and GRPO had nothing left to teach (measured on
         # one H200, README "The gpu profile, measured"). About 5 minutes there: `bash benchmarks/gpu.sh`.
+        # The default's recipe at this scale: a clean student base, GRPO's rate decaying, traces kept
+        # when every step adds up, each student as many sequences as the default's (500 x 256 =
+        # 1,000 x 128). Not yet run on a GPU: the H200 figures are the recipe before (planted base,
+        # constant rate, 150 steps of 256 a student).
         teacher="teacher-gpu",
         student="student-gpu",
         teacher_warmup=WarmupConfig(max_steps=250, batch_size=256, learning_rate=1e-3),
-        student_warmup=WarmupConfig(max_steps=500, batch_size=256),
-        grpo=GRPOLoopConfig(max_steps=150, prompts_per_step=32, learning_rate=5e-5),
-        traces=TraceConfig(prompts=8000, batch_size=2048),
-        distill=DistillConfig(max_steps=150, batch_size=256),
+        student_warmup=WarmupConfig(max_steps=500, batch_size=256, scratchpad_fraction=0.0),
+        grpo=GRPOLoopConfig(max_steps=150, prompts_per_step=32, learning_rate=5e-5, lr_schedule="cosine"),
+        traces=TraceConfig(prompts=8000, batch_size=2048, check_steps=True),
+        distill=DistillConfig(max_steps=500, batch_size=256, learning_rate=2e-3),
         eval_problems=500,
         eval_k=8,
+        students=DEFAULT_STUDENTS,
         task_variants={"countdown": "countdown4"},
     ),
 }
