@@ -172,6 +172,36 @@ def versus_seeds(
     )
 
 
+def versus_seeds_paired(
+    name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], problems: int, resolution: float = MATTERS
+) -> str:
+    """Compare two arms that share each seed (a[i] and b[i] from seed i's teacher, base and data).
+
+    What a seed gives both arms cancels in their difference d_i = a_i - b_i, so the band comes from the
+    spread of the differences: t x sd(d) / sqrt(n), t at n - 1 degrees of freedom, never narrower than
+    the means' binomial noise (as `versus_seeds`). Seeds that move both arms by 30 points can still
+    show a small gain that every seed agrees on, which `versus_seeds` would call "cannot tell".
+
+    >>> versus_seeds_paired("polished", [0.762, 0.886, 0.608], "sequence KD", [0.742, 0.856, 0.594], 500)
+    'polished tied with sequence KD over 3 paired seeds (+2.1 points, from +1.4 to +3.0; a tie is a gap within ±3.2 points)'
+    """
+    if len(a) != len(b):
+        raise LabkitError(f"paired seeds need one value each: {len(a)} of {name_a} against {len(b)} of {name_b}")
+    if len(a) < 2:
+        raise LabkitError("compare over at least 2 seeds; for one run use versus()")
+    differences = [x - y for x, y in zip(a, b)]
+    gap, sd = spread(differences)
+    mean_a, mean_b = statistics.fmean(a), statistics.fmean(b)
+    seeds_band = t_quantile(len(a) - 1) * sd / math.sqrt(len(a))
+    binomial_band = 2 * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
+    band = max(seeds_band, binomial_band)
+    word = compare(mean_a, mean_b, band, resolution)
+    return (
+        f"{name_a} {word} {name_b} over {len(a)} paired seeds ({100 * gap:+.1f} points, from "
+        f"{100 * min(differences):+.1f} to {100 * max(differences):+.1f}; {_tolerance(word, band, resolution)})"
+    )
+
+
 def effective_samples(values: Sequence[float]) -> float:
     """n (1 - r) / (1 + r), r the lag-1 autocorrelation (clipped to [0, 0.95]): neighbouring steps of a
     training curve share a model, so n correlated steps carry the information of fewer independent ones."""

@@ -121,3 +121,31 @@ def test_edge_benchmark_sets_four_runtimes_side_by_side_and_prints_the_headline_
         and "(int8: " in lines[-1]
         and "x the student's latency" in lines[-1]
     )
+
+
+def test_on_policy_kd_benchmark_names_every_arm_and_prints_the_headline_last(quick_runs):
+    # Reuses the quick run's teacher, student base and sequence-KD student, as it reuses profile_run's.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "on_policy_kd.py"), "--profile", "quick", "--seeds", "0",
+         "--out-root", str(quick_runs), "--json", str(quick_runs / "on_policy.json")],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    arms = (
+        "clean base, the distillation rate",
+        "clean base, a tenth of the rate",
+        "clean base, a tenth of the rate, 10x the steps",
+        "sequence KD, then on-policy KD",
+    )
+    for label in ("student base", "sequence KD", *arms):
+        assert any(line.startswith(label) for line in lines), label
+    assert lines[-1].startswith("sums: on-policy KD after sequence KD ") and "mean of 1 seed" in lines[-1]
+    saved = json.loads((quick_runs / "on_policy.json").read_text())
+    rows = saved["rows"]
+    assert set(rows) == {"student base", "sequence KD", *arms}
+    # Each arm got the rate and steps its label says (the quick profile distils 10 steps).
+    assert rows["clean base, a tenth of the rate"]["0"]["learning_rate"] == saved["distill_rate"] / 10
+    assert rows["clean base, a tenth of the rate, 10x the steps"]["0"]["steps"] == 10 == saved["distill_steps"]
+    assert rows["sequence KD, then on-policy KD"]["0"]["steps"] == 1
+    assert all(0 <= rows[label]["0"]["accuracy"] <= 1 for label in rows)

@@ -17,6 +17,7 @@ from labkit.readings import (
     trend,
     versus,
     versus_seeds,
+    versus_seeds_paired,
 )
 from labkit.runtime import LabkitError
 
@@ -65,6 +66,24 @@ def test_over_seeds():
     assert versus_seeds("A", [0.52, 0.52], "B", [0.50, 0.50], 1000).startswith("A tied with B")
     with pytest.raises(LabkitError, match="at least 2 seeds"):
         versus_seeds("A", [0.5], "B", [0.5], 100)
+
+
+def test_paired_seeds_cancel_what_a_seed_gives_both_arms():
+    # Seeds that move both arms by 30 points hide a 10-point gain that every seed shows: unpaired cannot tell,
+    # paired sees it.
+    base, polished = [0.50, 0.80, 0.20], [0.60, 0.90, 0.30]
+    assert versus_seeds("polished", polished, "base", base, 500).startswith("polished cannot be told apart from base")
+    assert versus_seeds_paired("polished", polished, "base", base, 500).startswith(
+        "polished beat base over 3 paired seeds (+10.0 points, from +10.0 to +10.0"
+    )
+    # Differences that disagree in sign are no win, however the means sit.
+    assert versus_seeds_paired("A", [0.60, 0.70, 0.80], "B", [0.50, 0.78, 0.70], 500).startswith("A cannot be told apart")
+    # Identical seeds: the band falls back to the binomial noise, never to zero.
+    assert versus_seeds_paired("A", [0.52, 0.52], "B", [0.50, 0.50], 1000).startswith("A tied with B")
+    with pytest.raises(LabkitError, match="one value each"):
+        versus_seeds_paired("A", [0.5, 0.6], "B", [0.5], 100)
+    with pytest.raises(LabkitError, match="at least 2 seeds"):
+        versus_seeds_paired("A", [0.5], "B", [0.5], 100)
 
 
 def test_the_docstrings_examples_hold():
