@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from labkit.readings import versus_seeds
+from labkit.readings import versus_seeds_paired
 from labkit.run.pipeline import run_pipeline
 from labkit.run.profiles import get_profile, task_for_profile
 from labkit.run.report import summary_rows
@@ -81,11 +81,8 @@ for label, train_stage, eval_stage in summary_rows():  # every student the runs 
         )
 
 
-def over_seeds(stage: str, key: str = "accuracy") -> list[float]:
-    return [r[stage][key] for r in runs.values() if key in r.get(stage, {})]
-
-
-# R1's findings over the seeds, each with the band from the seeds' spread (readings.versus_seeds).
+# R1's findings over the seeds, each read seed by seed (readings.versus_seeds_paired): both sides of a
+# comparison come from one seed's run, with its teacher and student base.
 readings = (
     ("sequence KD", ("eval_student_sequence_kd", "accuracy"), "GRPO only (same base)", ("eval_student_grpo", "accuracy")),
     (
@@ -104,10 +101,11 @@ readings = (
 )
 if n > 1:
     print()
-    for name_a, (stage_a, key_a), name_b, (stage_b, key_b) in readings:
-        a, b = over_seeds(stage_a, key_a), over_seeds(stage_b, key_b)
-        if len(a) > 1 and len(b) > 1:
-            print("- " + versus_seeds(name_a, a, name_b, b, profile.eval_problems))
+    for name_a, (stage_a, key_a), name_b, (stage_b, key_b) in readings:  # both from each seed's run: paired
+        both = [r for r in runs.values() if key_a in r.get(stage_a, {}) and key_b in r.get(stage_b, {})]
+        if len(both) > 1:
+            a, b = [r[stage_a][key_a] for r in both], [r[stage_b][key_b] for r in both]
+            print("- " + versus_seeds_paired(name_a, a, name_b, b, profile.eval_problems))
 
 print(f"\n{'stage':<34}{'wall s, mean (min-max)':>30}")
 stage_names = [

@@ -208,7 +208,7 @@ def test_a_room_of_30_runs_from_two_processes_and_a_hostile_one_reaches_the_boar
     assert hostile_row["status"] == "refused" and "not a number" in hostile_row["why"]
     rows = {row["row"]: row for row in board["rows"]}
     assert rows["student: sequence KD"]["runs"] == 30
-    assert "over 30 and 30 seeds" in board["readings"][0]  # distillation vs the GRPO-only student, over the room
+    assert "over 30 paired seeds" in board["readings"][0]  # distillation vs the GRPO-only student, run by run
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 

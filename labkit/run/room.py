@@ -3,8 +3,8 @@
 Each learner's `labkit run --report-to trackio` reaches the project as a group (`run.track`): a tracker run per
 stage while it trains, then the run's own, with its table and `labkit/finished`. Read back, the room gives
 per row of the table the accuracies of every finished run (one seed each: a room of 30 is a 30-seed
-experiment), and the lab's readings over them (`readings.versus_seeds`), with who is still running and who
-stopped.
+experiment), and the lab's readings over them, run by run (`readings.versus_seeds_paired`: both rows of a
+comparison come from one run), with who is still running and who stopped.
 
 Nothing read here is trusted: a value that is not a finite number in [0, 1] makes that run's table refused
 (the run is listed, its numbers are not used), and names are returned as written; the board escapes them.
@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..readings import spread, versus_seeds
+from ..readings import spread, versus_seeds_paired
 from ..runtime import LabkitError
 from .report import summary_rows
 from .students import STUDENT_RECIPES
@@ -222,15 +222,18 @@ def room_summary(learners: list[Learner]) -> list[tuple[str, int, float, float, 
 
 
 def room_readings(learners: list[Learner]) -> list[str]:
-    """The lab's comparisons over the experiment's seeds, each read with `versus_seeds` (or what is missing
-    for it), after the notes on runs left out of the experiment."""
+    """The lab's comparisons over the experiment's seeds (or what is missing for them), after the notes on
+    runs left out of the experiment. Both rows of a comparison come from one learner's run, with its own
+    teacher and student base, so each is read run by run (`versus_seeds_paired`): what a seed gives both
+    rows cancels, and the band is the spread of the runs' differences."""
     kept, notes = the_experiment(learners)
-    rows, lines = room_rows(kept), list(notes)
+    lines = list(notes)
+    finished = [learner for learner in kept if learner.status == "finished"]
     problems = kept[0].problems if kept else 0
     for a, b in ROOM_READINGS:
-        got_a, got_b = rows.get(a, []), rows.get(b, [])
-        if len(got_a) >= 2 and len(got_b) >= 2:
-            lines.append(versus_seeds(a, got_a, b, got_b, problems))
-        elif got_a or got_b:
-            lines.append(f"{a} vs {b}: {len(got_a)} and {len(got_b)} finished runs; needs at least 2 of each to read")
+        both = [learner.table for learner in finished if a in learner.table and b in learner.table]
+        if len(both) >= 2:
+            lines.append(versus_seeds_paired(a, [t[a] for t in both], b, [t[b] for t in both], problems))
+        elif any(a in learner.table or b in learner.table for learner in finished):
+            lines.append(f"{a} vs {b}: {len(both)} finished run(s) with both rows; needs at least 2 to read")
     return lines
