@@ -150,6 +150,12 @@ def t_quantile(degrees_of_freedom: int) -> float:
     return T_975[max(d for d in T_975 if d <= degrees_of_freedom)]
 
 
+def _means_noise(mean_a: float, seeds_a: int, mean_b: float, seeds_b: int, problems: int) -> float:
+    """Two standard errors of the difference of two means over seeds x problems answers: the floor of a seeds'
+    band, so seeds that happen to agree exactly cannot make a gap inside the problems' noise a win."""
+    return 2 * math.hypot(accuracy_noise(mean_a, problems * seeds_a), accuracy_noise(mean_b, problems * seeds_b))
+
+
 def versus_seeds(
     name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], problems: int, resolution: float = MATTERS
 ) -> str:
@@ -163,8 +169,7 @@ def versus_seeds(
     (mean_a, sd_a), (mean_b, sd_b) = spread(a), spread(b)
     t = t_quantile(min(len(a), len(b)) - 1)
     seeds_band = t * math.hypot(sd_a / math.sqrt(len(a)), sd_b / math.sqrt(len(b)))
-    binomial_band = 2 * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
-    band = max(seeds_band, binomial_band)
+    band = max(seeds_band, _means_noise(mean_a, len(a), mean_b, len(b), problems))
     word = compare(mean_a, mean_b, band, resolution)
     return (
         f"{name_a} {word} {name_b} over {len(a)} and {len(b)} seeds "
@@ -193,8 +198,7 @@ def versus_seeds_paired(
     gap, sd = spread(differences)
     mean_a, mean_b = statistics.fmean(a), statistics.fmean(b)
     seeds_band = t_quantile(len(a) - 1) * sd / math.sqrt(len(a))
-    binomial_band = 2 * math.hypot(accuracy_noise(mean_a, problems * len(a)), accuracy_noise(mean_b, problems * len(b)))
-    band = max(seeds_band, binomial_band)
+    band = max(seeds_band, _means_noise(mean_a, len(a), mean_b, len(b), problems))
     word = compare(mean_a, mean_b, band, resolution)
     return (
         f"{name_a} {word} {name_b} over {len(a)} paired seeds ({100 * gap:+.1f} points, from "
