@@ -15,6 +15,8 @@ student base is reused for the arm whose warm-up it had: the clean one, in today
     clean           direct answers only, never a <think>  sequence KD on the teacher's kept traces
     clean           direct answers only                   GRPO with the rule rewards
     clean           direct answers only                   SFT on the solver's traces (control: no teacher)
+    clean           direct answers only                   the same, on only the problems the teacher kept a trace of
+                                                          (the control matched on data)
 
 For each seed the teacher and its traces come from `labkit run` in `OUT_ROOT/[TASK-]PROFILE-seedN`
 (reused if `benchmarks/profile_run.py` made it, else made here). Each arm is evaluated on the profile's
@@ -76,6 +78,7 @@ ARMS = (
     ("clean", "sequence_kd", "clean base, sequence KD"),
     ("clean", "grpo", "clean base, GRPO"),
     ("clean", "ground_truth", "clean base, solver traces"),
+    ("clean", "ground_truth_matched", "clean base, solver traces, kept problems"),
 )
 unknown = set(args.arms or ()) - {label for _, _, label in ARMS}
 if unknown:
@@ -137,7 +140,7 @@ for seed in args.seeds:
         if args.arms and label not in args.arms:
             continue
         student = copy.deepcopy(bases[base_name])
-        if method == "sequence_kd" and not traces:
+        if method in ("sequence_kd", "ground_truth_matched") and not traces:
             rows.setdefault(label, {})[seed] = {"skipped": "the teacher kept no traces"}
             continue
         summary = make_student(method, student, tokenizer, inputs)

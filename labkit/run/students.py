@@ -13,6 +13,8 @@ run can print what it cost (`run.costs.training_flops`).
     on_policy_kd   the teacher grading its own samples   TRL DistillationTrainer
     grpo           the rule rewards, no teacher          labkit train_grpo          R1's "RL on the small model"
     ground_truth   the task generator's own scratchpads  labkit train_sequence_kd   a control only a toy task has
+    ground_truth_matched   the same, for only the problems   labkit train_sequence_kd   the control matched on data:
+                   the teacher kept a trace of                                      as many problems as the traces
 
 A new method is one entry in `STUDENT_RECIPES`: the pipeline adds its two
 stages (train, evaluate) and its row in the summary table by itself.
@@ -77,6 +79,13 @@ def _sft(traces_of: Callable[[StudentInputs], list[dict]]) -> Train:
     return train
 
 
+def _kept_problems(inputs: StudentInputs) -> list[dict]:
+    """The task's own traces for the training problems the teacher kept a trace of: the true-trace control on
+    as many problems as sequence KD sees (the full control has one for every training problem, several times more)."""
+    kept = {trace["prompt"] for trace in inputs.traces}
+    return ground_truth_traces([record for record in inputs.records if record["prompt"] in kept])
+
+
 def _logit_kd(student, tokenizer, inputs, callback, progress) -> dict:
     summary = train_logit_kd(
         student, inputs.teacher, tokenizer, inputs.traces, inputs.distill, callback=callback, progress=progress
@@ -122,6 +131,9 @@ STUDENT_RECIPES: dict[str, StudentRecipe] = {
     "grpo": StudentRecipe("student: GRPO only", "labkit train_grpo", ("grpo",), _grpo),
     "ground_truth": StudentRecipe(
         "student: true traces", "labkit train_sequence_kd", (), _sft(lambda inputs: ground_truth_traces(inputs.records))
+    ),
+    "ground_truth_matched": StudentRecipe(
+        "student: true traces, same problems", "labkit train_sequence_kd", ("traces",), _sft(_kept_problems)
     ),
 }
 
