@@ -45,7 +45,7 @@ from labkit.models import build_model, load_model
 from labkit.pretrain import train_warmup
 from labkit.run.pipeline import run_pipeline
 from labkit.run.profiles import get_profile, task_for_profile
-from labkit.run.students import StudentInputs, make_student
+from labkit.run.students import STUDENT_RECIPES, StudentInputs, make_student
 from labkit.tasks import out_of_distribution_records, read_records
 from labkit.traces import load_traces
 
@@ -140,7 +140,7 @@ for seed in args.seeds:
         if args.arms and label not in args.arms:
             continue
         student = copy.deepcopy(bases[base_name])
-        if method in ("sequence_kd", "ground_truth_matched") and not traces:
+        if "traces" in STUDENT_RECIPES[method].uses and not traces:
             rows.setdefault(label, {})[seed] = {"skipped": "the teacher kept no traces"}
             continue
         summary = make_student(method, student, tokenizer, inputs)
